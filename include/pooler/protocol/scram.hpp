@@ -1,0 +1,89 @@
+// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL uses it, both ways: the pooler verifies its
+// clients (ScramServerSession) and logs in to PostgreSQL (ScramClientSession). Pure: no I/O.
+// Channel binding is not offered (gs2 header "n,,"; "y,," is accepted as PostgreSQL does).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pooler/util/result.hpp"
+
+namespace pooler::protocol {
+
+inline constexpr const char* kScramSha256 = "SCRAM-SHA-256";
+
+using ScramKey = std::array<std::uint8_t, 32>;
+
+// What a server needs to verify a client: the parsed "SCRAM-SHA-256$iter:salt$stored:server".
+struct ScramVerifier {
+  int iterations = 4096;
+  std::string salt;  // raw bytes (decoded from base64)
+  ScramKey stored_key{};
+  ScramKey server_key{};
+};
+
+// Parses a PostgreSQL SCRAM verifier; nullopt if it is not one.
+std::optional<ScramVerifier> parse_scram_verifier(std::string_view secret);
+
+// Derives a verifier from a plain password (PostgreSQL's computation; ASCII passwords need no
+// SASLprep, others are used as their UTF-8 bytes).
+ScramVerifier make_scram_verifier(std::string_view password, std::string_view salt, int iterations);
+
+// Formats a verifier as PostgreSQL stores it.
+std::string format_scram_verifier(const ScramVerifier& verifier);
+
+// The pooler as SCRAM server. Feed it the client's messages in order.
+class ScramServerSession {
+ public:
+  // `nonce` is the server's nonce part (printable, no ','); empty: generate 18 random bytes.
+  explicit ScramServerSession(ScramVerifier verifier, std::string nonce = "");
+
+  // SASLInitialResponse data -> server-first-message, or an error (malformed / unsupported).
+  util::Result<std::string> handle_client_first(std::string_view client_first);
+  // SASLResponse data -> server-final-message ("v=..."), or an error when the proof is wrong.
+  util::Result<std::string> handle_client_final(std::string_view client_final);
+  // After a successful handle_client_final: the ClientKey the client proved it knows, which lets
+  // the pooler log in to a PostgreSQL holding the same verifier (SCRAM pass-through).
+  const std::optional<ScramKey>& client_key() const { return client_key_; }
+
+ private:
+  ScramVerifier verifier_;
+  std::string server_nonce_;
+  std::string client_first_bare_;
+  std::string server_first_;
+  std::string combined_nonce_;
+  std::optional<ScramKey> client_key_;
+};
+
+// What the pooler can prove to PostgreSQL: a plain password, or the keys recovered from a
+// client's SCRAM exchange (then the server's salt and iterations must match the verifier).
+struct ScramClientCredentials {
+  std::string password;                 // used when client_key is not set
+  std::optional<ScramKey> client_key;   // pass-through
+  std::optional<ScramKey> server_key;   // to check the server's signature in pass-through
+};
+
+// The pooler as SCRAM client of PostgreSQL.
+class ScramClientSession {
+ public:
+  // `nonce` as for ScramServerSession; empty: random.
+  explicit ScramClientSession(ScramClientCredentials credentials, std::string nonce = "");
+
+  // The SASLInitialResponse data ("n,,n=,r=<nonce>").
+  std::string client_first_message();
+  // AuthenticationSASLContinue data -> the SASLResponse data (client-final-message).
+  util::Result<std::string> handle_server_first(std::string_view server_first);
+  // AuthenticationSASLFinal data: ok only if the server proved it knows the verifier.
+  util::Result<bool> verify_server_final(std::string_view server_final);
+
+ private:
+  ScramClientCredentials credentials_;
+  std::string client_nonce_;
+  std::string client_first_bare_;
+  std::string expected_server_signature_;  // base64
+};
+
+}  // namespace pooler::protocol
