@@ -14,7 +14,7 @@ void setup_logging(const LogOptions& options) {
     logger = spdlog::basic_logger_mt("pooler", options.logfile);
   }
   // PgBouncer's shape: timestamp, pid, level word, message.
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %Z [%P] %^%l%$ %v");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %z [%P] %^%l%$ %v");
   spdlog::level::level_enum level = spdlog::level::info;
   if (options.quiet) level = spdlog::level::warn;
   if (options.verbose == 1) level = spdlog::level::debug;

@@ -46,16 +46,20 @@ struct Settings {
   int stats_period = 60;
   int max_prepared_statements = 200;
   int scram_iterations = 4096;
+  int peer_id = 0;                        // 0: no peering
+  std::string service_name = "pgbouncer";  // alias job_name
 
   // Auth
   AuthType auth_type = AuthType::kMd5;
   std::string auth_file;
   std::string auth_hba_file;
+  std::string auth_ident_file;
   std::string auth_user;
   std::string auth_query =
       "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
       "FROM pg_authid WHERE rolname=$1 AND rolcanlogin";
   std::string auth_dbname;
+  std::string auth_ldap_options;
 
   // Log
   bool syslog = false;
@@ -83,17 +87,31 @@ struct Settings {
   double server_login_retry = 15;
   double client_login_timeout = 60;
   double autodb_idle_timeout = 3600;
+  double pool_idle_timeout = 0;
+  double dns_max_ttl = 15;
+  double dns_nxdomain_ttl = 15;
+  double dns_zone_check_period = 0;
+  std::string resolv_conf;
   double query_wait_notify = 5;
+  std::string login_notify_message;
 
   // TLS (parsed and validated; the data path answers 'N' to SSLRequest until TLS lands)
   std::string client_tls_sslmode = "disable";
   std::string client_tls_key_file;
   std::string client_tls_cert_file;
   std::string client_tls_ca_file;
+  std::string client_tls_protocols = "secure";
+  std::string client_tls_ciphers = "default";
+  std::string client_tls13_ciphers;
+  std::string client_tls_ecdhcurve = "auto";
+  std::string client_tls_dheparams = "auto";
   std::string server_tls_sslmode = "prefer";
   std::string server_tls_ca_file;
   std::string server_tls_key_file;
   std::string server_tls_cert_file;
+  std::string server_tls_protocols = "secure";
+  std::string server_tls_ciphers = "default";
+  std::string server_tls13_ciphers;
 
   // "Dangerous" timeouts
   double query_timeout = 0;
@@ -147,6 +165,7 @@ struct DatabaseEntry {
   std::string datestyle;
   std::string timezone;
   std::string application_name;
+  std::string load_balance_hosts = "round-robin";  // or "disable"; matters when host is a list
   int line = 0;  // where it was defined, for diagnostics
 };
 

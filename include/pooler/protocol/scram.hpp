@@ -56,14 +56,19 @@ class ScramServerSession {
   std::string server_first_;
   std::string combined_nonce_;
   std::optional<ScramKey> client_key_;
+  std::string gs2_header_;  // as the client sent it: "c=" in client-final must repeat it
+  bool finished_ = false;   // one proof per session: a retry would be a free guessing oracle
 };
 
 // What the pooler can prove to PostgreSQL: a plain password, or the keys recovered from a
 // client's SCRAM exchange (then the server's salt and iterations must match the verifier).
 struct ScramClientCredentials {
-  std::string password;                 // used when client_key is not set
-  std::optional<ScramKey> client_key;   // pass-through
-  std::optional<ScramKey> server_key;   // to check the server's signature in pass-through
+  std::string password;                // used when client_key is not set
+  std::optional<ScramKey> client_key;  // pass-through
+  std::optional<ScramKey> server_key;  // to check the server's signature in pass-through
+  // Sent as "n=" in client-first. PostgreSQL ignores it (the startup packet names the user), so
+  // it stays empty; RFC test vectors need it set.
+  std::string user;
 };
 
 // The pooler as SCRAM client of PostgreSQL.
@@ -83,7 +88,7 @@ class ScramClientSession {
   ScramClientCredentials credentials_;
   std::string client_nonce_;
   std::string client_first_bare_;
-  std::string expected_server_signature_;  // base64
+  std::string expected_server_signature_;  // raw bytes; empty until handle_server_first succeeds
 };
 
 }  // namespace pooler::protocol

@@ -1,0 +1,33 @@
+// App: the composition root. Owns the loop, the config in force, pools, clients, listeners, the
+// janitor timer and the signal handlers, and wires them together. Nothing includes app/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pooler/config/config.hpp"
+
+namespace pooler::app {
+
+struct RunOptions {
+  std::string config_path;
+  std::string drop_to_user;  // -u: switch to this user after listening
+};
+
+class App {
+ public:
+  App(std::shared_ptr<const config::Config> config, RunOptions options);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Listens and serves until a shutdown signal. Returns the process exit code.
+  int run();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace pooler::app

@@ -1,0 +1,147 @@
+// ServerConnection: one connection to PostgreSQL. It logs in (trust, cleartext, md5, SCRAM),
+// remembers the server's parameters and cancel key, runs the pooler's own statements (reset,
+// parameter sync), and while leased to a client passes bytes through, watching only for
+// ReadyForQuery and ParameterStatus.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "pooler/backend/parameter_set.hpp"
+#include "pooler/net/connector.hpp"
+#include "pooler/net/stream.hpp"
+#include "pooler/protocol/error_fields.hpp"
+#include "pooler/protocol/message_scanner.hpp"
+#include "pooler/protocol/scram.hpp"
+#include "pooler/util/clock.hpp"
+
+namespace pooler::backend {
+
+// Where and as whom to log in.
+struct ServerTarget {
+  std::string host;
+  int port = 5432;
+  std::string dbname;
+  std::string user;
+  std::string secret;  // plain password, "md5..." or empty
+  std::optional<protocol::ScramKey> scram_client_key;  // pass-through from a client's SCRAM
+  std::optional<protocol::ScramKey> scram_server_key;
+  std::vector<std::pair<std::string, std::string>> startup_parameters;  // beyond user/database
+  bool tcp_keepalive = true;
+  std::size_t max_packet_size = 2147483647;
+};
+
+enum class ServerState {
+  kConnecting,  // TCP/unix connect in progress
+  kLogin,       // startup and authentication
+  kIdle,        // in the pool, free
+  kActive,      // leased to a client
+  kInternal,    // running the pooler's own statement (reset)
+  kClosed,
+};
+
+const char* to_string(ServerState state);
+
+// The pool's side: told when the server is ready for use or gone.
+class ServerOwner {
+ public:
+  virtual ~ServerOwner() = default;
+  virtual void on_server_ready(class ServerConnection& server) = 0;
+  virtual void on_server_login_failed(ServerConnection& server,
+                                      const protocol::ErrorFields& error) = 0;
+  // The server closed or failed; the owner drops it. Called after the peer was told.
+  virtual void on_server_closed(ServerConnection& server, const std::string& reason) = 0;
+};
+
+// The leasing client's side: bytes to forward and transaction boundaries.
+class ServerPeer {
+ public:
+  virtual ~ServerPeer() = default;
+  virtual void on_server_bytes(util::Bytes data) = 0;
+  // Every ReadyForQuery the client is owed has arrived; status 'I', 'T' or 'E'.
+  virtual void on_server_ready_for_query(char status) = 0;
+  virtual void on_server_parameter(std::string_view name, std::string_view value) = 0;
+  virtual void on_server_lost(const std::string& reason) = 0;
+  virtual void on_server_drained() = 0;
+};
+
+class ServerConnection final : public net::StreamHandler {
+ public:
+  ServerConnection(net::Loop& loop, const util::Clock& clock, ServerTarget target,
+                   ServerOwner& owner, std::uint64_t id);
+  ~ServerConnection() override;
+  ServerConnection(const ServerConnection&) = delete;
+  ServerConnection& operator=(const ServerConnection&) = delete;
+
+  void connect();
+  // Closes politely (Terminate) and for good; the owner is not called back.
+  void close();
+
+  // Lease side.
+  void attach(ServerPeer& peer);
+  void detach();
+  // Forwards client bytes; `ready_owed` counts the Sync/Query/FunctionCall messages in them.
+  void send(util::Bytes data, int ready_owed);
+  // Runs a statement of the pooler's own whose results are swallowed; `done(ok)` follows its
+  // ReadyForQuery. While it runs the peer sees nothing.
+  void run_internal(const std::string& sql, std::function<void(bool ok)> done);
+  // True when nothing is owed and the last ReadyForQuery said idle: safe to hand to another.
+  bool clean() const { return ready_owed_ == 0 && last_status_ == 'I' && scanner_.at_boundary(); }
+
+  void pause_reading();
+  void resume_reading();
+  bool write_backlogged() const { return stream_ && stream_->above_high_watermark(); }
+
+  ServerState state() const { return state_; }
+  void set_state(ServerState state);
+  util::TimePoint state_since() const { return state_since_; }
+  util::TimePoint connected_at() const { return connected_at_; }
+  std::uint64_t id() const { return id_; }
+  const ParameterSet& parameters() const { return parameters_; }
+  std::int32_t backend_pid() const { return backend_pid_; }
+  std::int32_t backend_key() const { return backend_key_; }
+  const ServerTarget& target() const { return target_; }
+
+  // net::StreamHandler
+  void on_read(util::Bytes data) override;
+  void on_disconnect(int status) override;
+  void on_drained() override;
+
+ private:
+  void on_connected(std::unique_ptr<net::Stream> stream, const std::string& error);
+  void handle_login_bytes(util::Bytes data);
+  bool handle_login_message(char type, util::Bytes body);
+  bool handle_auth_request(util::Bytes body);
+  void handle_forwarding_bytes(util::Bytes data);
+  void handle_internal_bytes(util::Bytes data);
+  void login_failed(protocol::ErrorFields error);
+  void lost(const std::string& reason);
+  void write(const std::string& bytes);
+
+  net::Loop& loop_;
+  const util::Clock& clock_;
+  ServerTarget target_;
+  ServerOwner& owner_;
+  std::uint64_t id_;
+  ServerState state_ = ServerState::kConnecting;
+  util::TimePoint state_since_;
+  util::TimePoint connected_at_;
+  std::unique_ptr<net::PendingConnect> pending_connect_;
+  std::unique_ptr<net::Stream> stream_;
+  std::string login_buffer_;
+  std::unique_ptr<protocol::ScramClientSession> scram_;
+  ParameterSet parameters_;
+  std::int32_t backend_pid_ = 0;
+  std::int32_t backend_key_ = 0;
+  ServerPeer* peer_ = nullptr;
+  protocol::MessageScanner scanner_;
+  int ready_owed_ = 0;
+  char last_status_ = 'I';
+  std::function<void(bool)> internal_done_;
+  bool internal_failed_ = false;
+};
+
+}  // namespace pooler::backend

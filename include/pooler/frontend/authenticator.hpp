@@ -1,0 +1,54 @@
+// Authenticator: the pooler's side of a client's password exchange. It picks the method from
+// auth_type and what the stored secret allows (the strongest: SCRAM whenever the secret is plain
+// text or a SCRAM verifier), and checks every answer in constant time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "pooler/config/config.hpp"
+#include "pooler/protocol/md5_password.hpp"
+#include "pooler/protocol/scram.hpp"
+#include "pooler/util/bytes.hpp"
+
+namespace pooler::frontend {
+
+class Authenticator {
+ public:
+  enum class Outcome { kContinue, kOk, kFailed };
+
+  // `secret` is nullptr for a user missing from auth_file: the exchange still runs (so a
+  // client cannot tell a missing user from a wrong password) and then fails.
+  Authenticator(config::AuthType type, std::string user, const config::UserSecret* secret,
+                int scram_iterations);
+
+  // The first message to send: an authentication request, or empty when no password is needed.
+  std::string start();
+  bool needs_password() const { return method_ != Method::kNone; }
+  // Handles one PasswordMessage-family ('p') body; `reply` receives what to send back.
+  Outcome handle(util::Bytes body, std::string& reply);
+  // Why the last kFailed happened, for the log (never contains a secret).
+  const std::string& failure_detail() const { return failure_detail_; }
+
+  // After a SCRAM login against a SCRAM verifier: keys that let the pooler log in to PostgreSQL.
+  std::optional<protocol::ScramKey> scram_client_key() const;
+  std::optional<protocol::ScramKey> scram_server_key() const;
+
+ private:
+  enum class Method { kNone, kCleartext, kMd5, kScram };
+  Outcome fail(std::string detail);
+  bool check_cleartext(std::string_view password) const;
+
+  std::string user_;
+  std::optional<config::UserSecret> secret_;
+  Method method_ = Method::kNone;
+  int scram_iterations_;
+  protocol::Md5Salt md5_salt_{};
+  std::optional<protocol::ScramVerifier> verifier_;
+  std::unique_ptr<protocol::ScramServerSession> scram_;
+  bool scram_started_ = false;
+  std::string failure_detail_;
+};
+
+}  // namespace pooler::frontend

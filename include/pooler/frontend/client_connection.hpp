@@ -1,0 +1,102 @@
+// ClientConnection: one client from its first byte to its last. Reads the startup packet,
+// authenticates, greets, then asks the pool for a server whenever it has work and forwards bytes
+// both ways, returning the server when the pool mode says the transaction or statement is over.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "pooler/backend/parameter_set.hpp"
+#include "pooler/backend/server_connection.hpp"
+#include "pooler/frontend/authenticator.hpp"
+#include "pooler/frontend/frontend_context.hpp"
+#include "pooler/net/stream.hpp"
+#include "pooler/pool/pool.hpp"
+#include "pooler/protocol/message_scanner.hpp"
+#include "pooler/protocol/startup.hpp"
+
+namespace pooler::frontend {
+
+enum class ClientState {
+  kStartup,    // waiting for the startup packet
+  kAuth,       // password exchange
+  kLoginWait,  // authenticated, waiting for a server to learn the parameters to greet with
+  kIdle,       // logged in, holds no server
+  kWaiting,    // has work queued, waiting for a server
+  kActive,     // holds a server
+  kClosed,
+};
+
+const char* to_string(ClientState state);
+
+class ClientConnection final : public net::StreamHandler,
+                               public backend::ServerPeer,
+                               public pool::Waiter {
+ public:
+  ClientConnection(FrontendContext& context, std::unique_ptr<net::Stream> stream, std::uint64_t id);
+  ~ClientConnection() override;
+
+  void start();
+  // Refuses the client: FATAL ErrorResponse, close after flush, one log line.
+  void fail(const char* sqlstate, const std::string& message);
+  // A CancelRequest named this client: forward it to the server it is using, if any.
+  void cancel_current_query();
+
+  std::uint64_t id() const { return id_; }
+  std::int32_t cancel_pid() const { return cancel_pid_; }
+  std::int32_t cancel_key() const { return cancel_key_; }
+  ClientState state() const { return state_; }
+
+  // net::StreamHandler
+  void on_read(util::Bytes data) override;
+  void on_disconnect(int status) override;
+  void on_drained() override;
+  // backend::ServerPeer
+  void on_server_bytes(util::Bytes data) override;
+  void on_server_ready_for_query(char status) override;
+  void on_server_parameter(std::string_view name, std::string_view value) override;
+  void on_server_lost(const std::string& reason) override;
+  void on_server_drained() override;
+  // pool::Waiter
+  void on_server_granted(pool::ServerLease lease) override;
+  void on_wait_failed(const std::string& sqlstate, const std::string& message) override;
+
+ private:
+  void handle_startup_bytes();
+  void handle_startup_message(const protocol::StartupMessage& message);
+  void handle_auth_bytes();
+  void authenticated();
+  void greet(const backend::ParameterSet& server_parameters);
+  void handle_query_bytes(util::Bytes data);
+  void request_server();
+  void use_server(pool::ServerLease lease);
+  void flush_pending_to_server();
+  void release_server();
+  void close(const std::string& reason);
+  std::string prefix() const;
+
+  FrontendContext& context_;
+  std::unique_ptr<net::Stream> stream_;
+  std::uint64_t id_;
+  ClientState state_ = ClientState::kStartup;
+  net::PeerInfo peer_;
+  util::TimePoint connected_at_;
+  std::string buffer_;  // startup and auth: bytes not yet framed; later: bytes for the server
+  int buffered_ready_owed_ = 0;
+  std::string database_;
+  std::string user_;
+  std::shared_ptr<const config::Config> config_;  // the config this client logged in under
+  std::unique_ptr<Authenticator> authenticator_;
+  backend::ParameterSet parameters_;  // what the client asked for or set since
+  std::vector<std::string> tracked_;
+  pool::Pool* pool_ = nullptr;
+  pool::ServerLease server_;
+  protocol::MessageScanner scanner_;
+  bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
+  bool greeted_ = false;
+  std::int32_t cancel_pid_ = 0;
+  std::int32_t cancel_key_ = 0;
+};
+
+}  // namespace pooler::frontend

@@ -1,0 +1,26 @@
+// FrontendContext: what every client connection needs from the loop that owns it.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "pooler/config/config.hpp"
+#include "pooler/net/graveyard.hpp"
+#include "pooler/pool/pool_registry.hpp"
+
+namespace pooler::frontend {
+
+class ClientConnection;
+class ClientRegistry;
+
+struct FrontendContext {
+  net::Loop& loop;
+  const util::Clock& clock;
+  net::Graveyard& graveyard;
+  pool::PoolRegistry& pools;
+  ClientRegistry& clients;
+  // The configuration in force now; a reload swaps it, clients keep the one they logged in with.
+  std::function<std::shared_ptr<const config::Config>()> config;
+};
+
+}  // namespace pooler::frontend

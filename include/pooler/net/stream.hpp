@@ -1,0 +1,93 @@
+// Stream: one connected socket (TCP or unix) with a coalescing write queue, read pause/resume
+// for back-pressure, and close-after-flush. libuv closes asynchronously, so the socket state
+// lives in an internal block that outlives this owner until libuv's close callback frees it.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "pooler/net/loop.hpp"
+#include "pooler/util/bytes.hpp"
+
+namespace pooler::net {
+
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  // Bytes arrived; valid only during the call.
+  virtual void on_read(util::Bytes data) = 0;
+  // The peer closed, or the socket failed (status is a libuv error code, UV_EOF on clean EOF).
+  virtual void on_disconnect(int status) = 0;
+  // The write queue fell below the low watermark after having been above the high one.
+  virtual void on_drained() {}
+};
+
+struct PeerInfo {
+  std::string addr;  // "127.0.0.1", "::1", or "unix"
+  int port = 0;
+  bool is_unix = false;
+  int uid = -1;  // unix peers: the connecting process's uid
+};
+
+class Stream {
+ public:
+  // Back-pressure thresholds on queued, unsent bytes.
+  static constexpr std::size_t kHighWatermark = 256 * 1024;
+  static constexpr std::size_t kLowWatermark = 64 * 1024;
+
+  enum class Kind { kTcp, kUnix };
+
+  // Takes an initialized, connected handle allocated with `new` as part of the stream's block;
+  // use accept_from() / Connector to get one.
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Accepts a pending connection from a listening handle; nullptr on failure.
+  static std::unique_ptr<Stream> accept_from(Loop& loop, uv_stream_t* server, Kind kind);
+  // An unconnected stream for connect(); nullptr on failure.
+  static std::unique_ptr<Stream> create(Loop& loop, Kind kind);
+  // Connects a stream from create(): TCP to `addr`, or a unix socket at `path`. `done` gets 0 or
+  // a libuv error, and is not called if the stream is destroyed first. connect_tcp returns a
+  // libuv error (and never calls `done`) when the attempt cannot even start.
+  int connect_tcp(const sockaddr* addr, std::function<void(int)> done);
+  void connect_unix(const std::string& path, std::function<void(int)> done);
+
+  void set_handler(StreamHandler* handler);
+  void start_reading();
+  void stop_reading();
+  bool reading() const;
+
+  // Queues bytes for sending. Tries to send at once without copying; what the socket does not
+  // take now is copied to the queue.
+  void write(util::Bytes data);
+  void write(std::string_view data) { write(util::as_bytes(data)); }
+  std::size_t queued_bytes() const;
+  bool above_high_watermark() const { return queued_bytes() >= kHighWatermark; }
+
+  // Stops reading and closes once the queue is sent; the handler is detached at once.
+  void close_after_flush();
+  // Closes now, dropping anything queued; the handler is detached at once.
+  void close();
+  bool closed() const;
+
+  PeerInfo peer() const;
+  PeerInfo local() const;
+  uv_stream_t* raw();
+
+  struct Impl;
+  explicit Stream(Impl* impl) : impl_(impl) {}
+
+ private:
+  Impl* impl_;
+};
+
+// Applies TCP_NODELAY and keepalive to a TCP handle.
+void tune_tcp(uv_tcp_t* tcp, bool keepalive, int keepidle_seconds);
+
+}  // namespace pooler::net

@@ -1,0 +1,105 @@
+// Pool: the servers of one (database, user), one list per state, and the clients waiting for
+// them. Grants idle servers, opens new ones within the limits, resets and reuses released ones,
+// and enforces query_wait_timeout and the server timeouts on each janitor tick.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pooler/backend/server_connection.hpp"
+#include "pooler/config/config.hpp"
+#include "pooler/net/graveyard.hpp"
+#include "pooler/pool/connection_budget.hpp"
+#include "pooler/pool/server_lease.hpp"
+#include "pooler/pool/sizing.hpp"
+#include "pooler/pool/wait_queue.hpp"
+
+namespace pooler::pool {
+
+struct PoolKey {
+  std::string database;
+  std::string user;
+  bool operator==(const PoolKey&) const = default;
+};
+
+struct PoolSettings {
+  config::PoolMode mode = config::PoolMode::kSession;
+  int pool_size = 20;
+  std::string reset_query = "DISCARD ALL";
+  bool reset_query_always = false;
+  util::Duration query_wait_timeout{};      // zero: wait forever
+  util::Duration server_connect_timeout{};  // zero: no limit
+  util::Duration server_lifetime{};         // zero: no limit
+  util::Duration server_idle_timeout{};     // zero: no limit
+};
+
+// Loop-wide services every pool uses.
+struct PoolContext {
+  net::Loop& loop;
+  const util::Clock& clock;
+  net::Graveyard& graveyard;
+  std::uint64_t next_server_id = 1;
+  // Called when a server closes, so pools sharing its budgets can use the freed room.
+  std::function<void(const PoolKey&)> on_capacity_freed;
+};
+
+class Pool final : public backend::ServerOwner {
+ public:
+  Pool(PoolContext& context, PoolKey key, PoolSettings settings, backend::ServerTarget target,
+       ConnectionBudget& database_budget, ConnectionBudget& user_budget);
+  ~Pool() override;
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // An idle server at once, or an empty lease after queueing the waiter (which then hears
+  // on_server_granted or on_wait_failed later, never from inside this call).
+  ServerLease acquire(Waiter& waiter);
+  void cancel_wait(Waiter& waiter);
+  // Called by ServerLease.
+  void release(backend::ServerConnection& server, bool reusable);
+
+  // Timeouts and eviction; called by the janitor.
+  void tick();
+  // Open servers for waiters if the limits now allow it.
+  void serve_waiters();
+
+  // The parameters of the first server that logged in, for greeting clients without a server.
+  const std::optional<backend::ParameterSet>& welcome_parameters() const { return welcome_; }
+
+  const PoolKey& key() const { return key_; }
+  const PoolSettings& settings() const { return settings_; }
+  PoolCounts counts() const;
+  util::Duration longest_wait() const;
+
+  // backend::ServerOwner
+  void on_server_ready(backend::ServerConnection& server) override;
+  void on_server_login_failed(backend::ServerConnection& server,
+                              const protocol::ErrorFields& error) override;
+  void on_server_closed(backend::ServerConnection& server, const std::string& reason) override;
+
+ private:
+  void open_server();
+  void make_idle(backend::ServerConnection& server);
+  void close_server(backend::ServerConnection& server, const std::string& reason);
+  void drop(backend::ServerConnection& server);
+  bool expired(const backend::ServerConnection& server) const;
+
+  PoolContext& context_;
+  PoolKey key_;
+  PoolSettings settings_;
+  backend::ServerTarget target_;
+  ConnectionBudget& database_budget_;
+  ConnectionBudget& user_budget_;
+  std::unordered_map<backend::ServerConnection*, std::unique_ptr<backend::ServerConnection>>
+      servers_;
+  std::vector<backend::ServerConnection*> idle_;  // a stack: the warmest server is reused first
+  WaitQueue waiters_;
+  std::optional<backend::ParameterSet> welcome_;
+};
+
+}  // namespace pooler::pool

@@ -1,0 +1,51 @@
+// Builders for every message the pooler composes itself, appending wire bytes to a std::string.
+// Backend messages go to clients; frontend messages go to PostgreSQL during login and reset.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pooler/protocol/md5_password.hpp"
+
+namespace pooler::protocol {
+
+inline constexpr std::int32_t kProtocolVersion3 = 196608;  // 3.0
+inline constexpr std::int32_t kCancelRequestCode = 80877102;
+inline constexpr std::int32_t kSslRequestCode = 80877103;
+inline constexpr std::int32_t kGssEncRequestCode = 80877104;
+
+enum class ErrorSeverity { kError, kFatal };
+
+// Backend -> client.
+void append_error(std::string& out, ErrorSeverity severity, std::string_view sqlstate,
+                  std::string_view message);
+void append_notice(std::string& out, std::string_view message);
+void append_auth_ok(std::string& out);
+void append_auth_cleartext(std::string& out);
+void append_auth_md5(std::string& out, const Md5Salt& salt);
+void append_auth_sasl(std::string& out, std::string_view mechanism);
+void append_auth_sasl_continue(std::string& out, std::string_view data);
+void append_auth_sasl_final(std::string& out, std::string_view data);
+void append_parameter_status(std::string& out, std::string_view name, std::string_view value);
+void append_backend_key_data(std::string& out, std::int32_t pid, std::int32_t key);
+void append_ready_for_query(std::string& out, char status);
+
+// Frontend -> PostgreSQL.
+void append_startup(std::string& out,
+                    const std::vector<std::pair<std::string, std::string>>& parameters);
+void append_password(std::string& out, std::string_view password);
+void append_sasl_initial_response(std::string& out, std::string_view mechanism,
+                                  std::string_view data);
+void append_sasl_response(std::string& out, std::string_view data);
+void append_query(std::string& out, std::string_view sql);
+void append_terminate(std::string& out);
+void append_cancel_request(std::string& out, std::int32_t pid, std::int32_t key);
+
+// A SQL string literal, safe whatever standard_conforming_strings says: E-quoted, with quotes
+// and backslashes doubled.
+std::string quote_literal(std::string_view value);
+
+}  // namespace pooler::protocol

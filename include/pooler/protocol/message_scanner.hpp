@@ -1,0 +1,80 @@
+// MessageScanner: finds message boundaries in a byte stream that arrives in arbitrary chunks,
+// so the forwarder can pass bytes through untouched while still seeing each message's type.
+// Bodies are captured only for the types the owner asks for (e.g. ReadyForQuery).
+#pragma once
+
+#include <algorithm>
+#include <bitset>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "pooler/util/bytes.hpp"
+
+namespace pooler::protocol {
+
+class MessageScanner {
+ public:
+  // Bodies larger than this are not captured whole (only their prefix): the pooler never needs
+  // more of the messages it inspects, and it keeps the per-connection memory bounded.
+  static constexpr std::size_t kMaxCapture = 64 * 1024;
+
+  MessageScanner(std::size_t max_packet_size, std::string_view captured_types)
+      : max_packet_size_(max_packet_size) {
+    for (char t : captured_types) captured_.set(static_cast<unsigned char>(t));
+  }
+
+  // Walks `chunk`, calling on_message(type, body) at the end of each message (body is empty for
+  // types not captured). on_message returns false to stop early. Returns false when the stream
+  // is malformed (bad length); the scanner must not be used again then.
+  template <typename OnMessage>
+  bool scan(util::Bytes chunk, OnMessage&& on_message) {
+    std::size_t pos = 0;
+    while (pos < chunk.size()) {
+      if (header_len_ < kHeader) {
+        std::size_t take = std::min(kHeader - header_len_, chunk.size() - pos);
+        std::memcpy(header_ + header_len_, chunk.data() + pos, take);
+        header_len_ += take;
+        pos += take;
+        if (header_len_ < kHeader) break;
+        std::uint32_t length = util::load_be32(header_ + 1);
+        if (length < 4 || length > max_packet_size_) return false;
+        remaining_ = length - 4;
+        capturing_ = captured_.test(header_[0]);
+        body_.clear();
+      }
+      std::size_t take = std::min<std::size_t>(remaining_, chunk.size() - pos);
+      if (capturing_ && body_.size() < kMaxCapture) {
+        body_.append(reinterpret_cast<const char*>(chunk.data() + pos),
+                     std::min(take, kMaxCapture - body_.size()));
+      }
+      pos += take;
+      remaining_ -= take;
+      if (remaining_ == 0) {
+        header_len_ = 0;
+        message_end_ = pos;
+        if (!on_message(static_cast<char>(header_[0]), util::as_bytes(body_))) return true;
+      }
+    }
+    return true;
+  }
+
+  // During on_message: the offset in the current chunk just past the message.
+  std::size_t message_end() const { return message_end_; }
+  // True between messages: nothing of a partial message has been seen.
+  bool at_boundary() const { return header_len_ == 0; }
+  void reset() { header_len_ = 0; }
+
+ private:
+  static constexpr std::size_t kHeader = 5;
+  std::size_t max_packet_size_;
+  std::bitset<256> captured_;
+  std::uint8_t header_[kHeader] = {};
+  std::size_t header_len_ = 0;
+  std::uint32_t remaining_ = 0;
+  bool capturing_ = false;
+  std::size_t message_end_ = 0;
+  std::string body_;
+};
+
+}  // namespace pooler::protocol

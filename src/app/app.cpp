@@ -1,0 +1,187 @@
+// The composition root: builds every long-lived object, listens, and runs the loop.
+#include "pooler/app/app.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "pooler/config/loader.hpp"
+#include "pooler/frontend/client_registry.hpp"
+#include "pooler/net/graveyard.hpp"
+#include "pooler/net/listener.hpp"
+#include "pooler/net/timer.hpp"
+#include "pooler/pool/pool_registry.hpp"
+
+#ifdef POOLER_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+namespace pooler::app {
+
+namespace {
+
+// The janitor's period: the resolution of every timeout.
+constexpr std::chrono::milliseconds kJanitorInterval{100};
+
+void notify_service(const char* state) {
+#ifdef POOLER_HAVE_SYSTEMD
+  sd_notify(0, state);
+#else
+  (void)state;
+#endif
+}
+
+}  // namespace
+
+struct App::State {
+  RunOptions options;
+  std::shared_ptr<const config::Config> config;
+  util::SteadyClock clock;
+  net::Loop loop;
+  net::Graveyard graveyard{loop};
+  pool::PoolRegistry pools{loop, clock, graveyard};
+  frontend::ClientRegistry clients_registry{loop, clock, graveyard, pools,
+                                            [this] { return config; }};
+  frontend::ClientRegistry* clients = &clients_registry;
+  std::vector<std::unique_ptr<net::Listener>> listeners;
+  std::unique_ptr<net::Timer> janitor;
+  std::vector<uv_signal_t*> signals;
+  bool stopping = false;
+
+  explicit State(std::shared_ptr<const config::Config> c, RunOptions o)
+      : options(std::move(o)), config(std::move(c)) {}
+
+  bool listen() {
+    const auto& s = config->settings;
+    auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
+      if (stopping) return;
+      if (stream->local().addr != "unix") {
+        net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()), config->settings.tcp_keepalive,
+                      config->settings.tcp_keepidle);
+      }
+      clients->accept(std::move(stream));
+    };
+    std::vector<std::string> addrs;
+    if (!s.listen_addr.empty()) {
+      std::string list = s.listen_addr;
+      std::size_t start = 0;
+      while (start <= list.size()) {
+        std::size_t comma = list.find(',', start);
+        std::string addr = list.substr(start, comma == std::string::npos ? std::string::npos
+                                                                         : comma - start);
+        addr.erase(0, addr.find_first_not_of(" \t"));
+        addr.erase(addr.find_last_not_of(" \t") + 1);
+        if (!addr.empty()) addrs.push_back(addr);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    for (const auto& addr : addrs) {
+      auto listener = net::Listener::listen_tcp(loop, addr, s.listen_port, s.listen_backlog,
+                                                on_accept);
+      if (!listener) {
+        spdlog::critical("{}", listener.error());
+        return false;
+      }
+      spdlog::info("listening on {}", (*listener)->description());
+      listeners.push_back(std::move(*listener));
+    }
+    if (!s.unix_socket_dir.empty()) {
+      auto listener = net::Listener::listen_unix(loop, s.unix_socket_dir, s.listen_port,
+                                                 s.unix_socket_mode, s.listen_backlog, on_accept);
+      if (!listener) {
+        spdlog::critical("{}", listener.error());
+        return false;
+      }
+      spdlog::info("listening on {}", (*listener)->description());
+      listeners.push_back(std::move(*listener));
+    }
+    return true;
+  }
+
+  void on_signal(int signum) {
+    if (signum == SIGHUP) {
+      reload();
+      return;
+    }
+    spdlog::info("got signal {}, shutting down", signum);
+    shutdown();
+  }
+
+  void reload() {
+    notify_service("RELOADING=1");
+    auto loaded = config::load_config_file(options.config_path);
+    for (const auto& d : loaded.diagnostics) {
+      spdlog::warn("{}", config::format(d));
+    }
+    if (loaded.ok()) {
+      config = std::make_shared<const config::Config>(std::move(loaded.config));
+      spdlog::info("configuration reloaded");
+    } else {
+      spdlog::error("reload failed: configuration has errors, keeping the running one");
+    }
+    notify_service("READY=1");
+  }
+
+  void shutdown() {
+    if (stopping) return;
+    stopping = true;
+    notify_service("STOPPING=1");
+    listeners.clear();
+    clients->close_all();
+    janitor.reset();
+    for (auto* sig : signals) {
+      uv_close(reinterpret_cast<uv_handle_t*>(sig),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+    }
+    signals.clear();
+    // Clients are closing; let the queued error messages go out before the loop ends.
+    graveyard.clear();
+  }
+
+  bool drop_privileges() {
+    if (options.drop_to_user.empty()) return true;
+    passwd* pw = getpwnam(options.drop_to_user.c_str());
+    if (pw == nullptr) {
+      spdlog::critical("unknown user: {}", options.drop_to_user);
+      return false;
+    }
+    if (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+      spdlog::critical("cannot switch to user {}", options.drop_to_user);
+      return false;
+    }
+    return true;
+  }
+};
+
+App::App(std::shared_ptr<const config::Config> config, RunOptions options)
+    : state_(std::make_unique<State>(std::move(config), std::move(options))) {}
+
+App::~App() = default;
+
+int App::run() {
+  State& s = *state_;
+  if (!s.listen()) return 1;
+  if (!s.drop_privileges()) return 1;
+  s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.pools.tick(); });
+  s.janitor->start(kJanitorInterval);
+  for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGQUIT}) {
+    auto* sig = new uv_signal_t;
+    uv_signal_init(s.loop.raw(), sig);
+    sig->data = &s;
+    uv_signal_start(
+        sig, [](uv_signal_t* h, int n) { static_cast<State*>(h->data)->on_signal(n); }, signum);
+    s.signals.push_back(sig);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  notify_service("READY=1");
+  spdlog::info("process up: pooler {}", "ready");
+  s.loop.run();
+  spdlog::info("shutdown complete");
+  return 0;
+}
+
+}  // namespace pooler::app

@@ -1,0 +1,149 @@
+// Client authentication: method choice and verification against auth_file secrets.
+#include "pooler/frontend/authenticator.hpp"
+
+#include "pooler/protocol/message_builder.hpp"
+#include "pooler/util/secure.hpp"
+
+namespace pooler::frontend {
+
+using config::AuthType;
+
+Authenticator::Authenticator(AuthType type, std::string user, const config::UserSecret* secret,
+                             int scram_iterations)
+    : user_(std::move(user)), scram_iterations_(scram_iterations) {
+  if (secret != nullptr) secret_ = *secret;
+  const std::string stored = secret_ ? secret_->secret : std::string();
+  bool is_md5 = protocol::is_md5_secret(stored);
+  if (auto v = protocol::parse_scram_verifier(stored)) verifier_ = *v;
+  switch (type) {
+    case AuthType::kTrust:
+    case AuthType::kAny:
+      method_ = Method::kNone;
+      return;
+    case AuthType::kPlain:
+      method_ = Method::kCleartext;
+      return;
+    case AuthType::kMd5:
+      method_ = is_md5 ? Method::kMd5 : Method::kScram;
+      break;
+    default:
+      method_ = Method::kScram;
+      break;
+  }
+  if (method_ == Method::kScram && !verifier_) {
+    // A plain secret: derive a verifier with a fresh salt. No usable secret (missing user, or
+    // an md5 secret SCRAM cannot use): a random one, so the exchange runs the same and fails.
+    std::string salt(16, '\0');
+    util::random_bytes(salt.data(), salt.size());
+    std::string password;
+    if (secret_ && !is_md5) {
+      password = stored;
+    } else {
+      password.assign(16, '\0');
+      util::random_bytes(password.data(), password.size());
+      secret_.reset();
+    }
+    verifier_ = protocol::make_scram_verifier(password, salt, scram_iterations_);
+  }
+}
+
+std::string Authenticator::start() {
+  std::string out;
+  switch (method_) {
+    case Method::kNone:
+      break;
+    case Method::kCleartext:
+      protocol::append_auth_cleartext(out);
+      break;
+    case Method::kMd5:
+      util::random_bytes(md5_salt_.data(), md5_salt_.size());
+      protocol::append_auth_md5(out, md5_salt_);
+      break;
+    case Method::kScram:
+      protocol::append_auth_sasl(out, protocol::kScramSha256);
+      break;
+  }
+  return out;
+}
+
+Authenticator::Outcome Authenticator::fail(std::string detail) {
+  failure_detail_ = std::move(detail);
+  return Outcome::kFailed;
+}
+
+bool Authenticator::check_cleartext(std::string_view password) const {
+  if (!secret_) return false;
+  const std::string& stored = secret_->secret;
+  if (protocol::is_md5_secret(stored)) {
+    return util::constant_time_equal(protocol::md5_stored_secret(password, user_), stored);
+  }
+  if (verifier_) {
+    auto derived = protocol::make_scram_verifier(password, verifier_->salt, verifier_->iterations);
+    auto as_view = [](const protocol::ScramKey& k) {
+      return std::string_view(reinterpret_cast<const char*>(k.data()), k.size());
+    };
+    return util::constant_time_equal(as_view(derived.stored_key), as_view(verifier_->stored_key));
+  }
+  return util::constant_time_equal(password, stored);
+}
+
+Authenticator::Outcome Authenticator::handle(util::Bytes body, std::string& reply) {
+  switch (method_) {
+    case Method::kNone:
+      return Outcome::kOk;
+    case Method::kCleartext: {
+      util::ByteReader r(body);
+      auto password = r.cstring();
+      if (!password) return fail("malformed password message");
+      if (!secret_) return fail("user not found in auth_file");
+      return check_cleartext(*password) ? Outcome::kOk : fail("password mismatch");
+    }
+    case Method::kMd5: {
+      util::ByteReader r(body);
+      auto answer = r.cstring();
+      if (!answer) return fail("malformed password message");
+      if (!secret_) return fail("user not found in auth_file");
+      auto expected = protocol::md5_salted_response(secret_->secret, md5_salt_);
+      return util::constant_time_equal(*answer, expected) ? Outcome::kOk
+                                                          : fail("password mismatch");
+    }
+    case Method::kScram:
+      break;
+  }
+  if (!scram_started_) {
+    // SASLInitialResponse: mechanism name, int32 length, data.
+    util::ByteReader r(body);
+    auto mechanism = r.cstring();
+    auto length = r.i32();
+    if (!mechanism || !length) return fail("malformed SASL message");
+    if (*mechanism != protocol::kScramSha256) return fail("unsupported SASL mechanism");
+    auto data = *length < 0 ? std::optional<util::Bytes>(util::Bytes{})
+                            : r.bytes(static_cast<std::size_t>(*length));
+    if (!data) return fail("malformed SASL message");
+    scram_started_ = true;
+    scram_ = std::make_unique<protocol::ScramServerSession>(*verifier_);
+    auto first = scram_->handle_client_first(util::as_chars(*data));
+    if (!first) return fail(first.error());
+    protocol::append_auth_sasl_continue(reply, *first);
+    return Outcome::kContinue;
+  }
+  auto final_message = scram_->handle_client_final(util::as_chars(body));
+  if (!final_message) return fail(final_message.error());
+  if (!secret_) return fail("user not found in auth_file");
+  protocol::append_auth_sasl_final(reply, *final_message);
+  return Outcome::kOk;
+}
+
+std::optional<protocol::ScramKey> Authenticator::scram_client_key() const {
+  if (!scram_ || !secret_ || !protocol::parse_scram_verifier(secret_->secret)) return std::nullopt;
+  return scram_->client_key();
+}
+
+std::optional<protocol::ScramKey> Authenticator::scram_server_key() const {
+  if (!verifier_ || !secret_ || !protocol::parse_scram_verifier(secret_->secret)) {
+    return std::nullopt;
+  }
+  return verifier_->server_key;
+}
+
+}  // namespace pooler::frontend

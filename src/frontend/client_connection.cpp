@@ -1,0 +1,460 @@
+// ClientConnection: login, server hand-out per pool mode, and the client half of forwarding.
+#include "pooler/frontend/client_connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "pooler/frontend/cancel_forwarder.hpp"
+#include "pooler/frontend/client_registry.hpp"
+#include "pooler/protocol/framer.hpp"
+#include "pooler/protocol/message_builder.hpp"
+#include "pooler/protocol/sqlstate.hpp"
+
+namespace pooler::frontend {
+
+namespace ss = protocol::sqlstate;
+using config::PoolMode;
+
+namespace {
+
+// Startup parameters that are not session settings to track or refuse.
+bool is_connection_parameter(std::string_view name) {
+  return name == "user" || name == "database";
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view value) {
+  for (const auto& item : list) {
+    if (item == value) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* to_string(ClientState state) {
+  switch (state) {
+    case ClientState::kStartup:
+      return "startup";
+    case ClientState::kAuth:
+      return "auth";
+    case ClientState::kLoginWait:
+      return "login";
+    case ClientState::kIdle:
+      return "idle";
+    case ClientState::kWaiting:
+      return "waiting";
+    case ClientState::kActive:
+      return "active";
+    case ClientState::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
+ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net::Stream> stream,
+                                   std::uint64_t id)
+    : context_(context),
+      stream_(std::move(stream)),
+      id_(id),
+      peer_(stream_->peer()),
+      connected_at_(context.clock.now()),
+      config_(context.config()),
+      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), "") {}
+
+ClientConnection::~ClientConnection() {
+  if (pool_ != nullptr) pool_->cancel_wait(*this);
+}
+
+std::string ClientConnection::prefix() const {
+  std::string where = peer_.is_unix ? "unix" : peer_.addr + ":" + std::to_string(peer_.port);
+  return fmt::format("C-{:#x} {}/{}@{}", id_, database_.empty() ? "(nodb)" : database_,
+                     user_.empty() ? "(nouser)" : user_, where);
+}
+
+void ClientConnection::start() {
+  stream_->set_handler(this);
+  stream_->start_reading();
+}
+
+void ClientConnection::on_read(util::Bytes data) {
+  switch (state_) {
+    case ClientState::kStartup:
+      buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
+      handle_startup_bytes();
+      return;
+    case ClientState::kAuth:
+      buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
+      handle_auth_bytes();
+      return;
+    case ClientState::kLoginWait:
+    case ClientState::kIdle:
+    case ClientState::kWaiting:
+    case ClientState::kActive:
+      handle_query_bytes(data);
+      return;
+    case ClientState::kClosed:
+      return;
+  }
+}
+
+void ClientConnection::handle_startup_bytes() {
+  while (state_ == ClientState::kStartup) {
+    auto frame = protocol::frame_startup(util::as_bytes(buffer_));
+    if (frame.malformed()) {
+      fail(ss::kProtocolViolation, frame.error);
+      return;
+    }
+    if (!frame.complete()) return;
+    auto packet = protocol::parse_startup(frame.body);
+    buffer_.erase(0, frame.size);
+    if (std::holds_alternative<protocol::SslRequest>(packet) ||
+        std::holds_alternative<protocol::GssEncRequest>(packet)) {
+      // No TLS or GSS encryption yet: 'N' tells the client to go on in plain text.
+      stream_->write(std::string_view("N"));
+      continue;
+    }
+    if (auto* cancel = std::get_if<protocol::CancelRequest>(&packet)) {
+      context_.clients.cancel(cancel->pid, cancel->key);
+      close("cancel request");
+      return;
+    }
+    if (auto* bad = std::get_if<protocol::BadStartup>(&packet)) {
+      fail(bad->sqlstate.c_str(), bad->message);
+      return;
+    }
+    handle_startup_message(std::get<protocol::StartupMessage>(packet));
+  }
+}
+
+void ClientConnection::handle_startup_message(const protocol::StartupMessage& message) {
+  const auto& settings = config_->settings;
+  if (const std::string* user = message.find("user")) user_ = *user;
+  const std::string* database = message.find("database");
+  database_ = database != nullptr && !database->empty() ? *database : user_;
+  if (settings.log_connections) {
+    spdlog::info("{} login attempt: db={} user={} tls=no", prefix(), database_, user_);
+  }
+  if (user_.empty()) {
+    fail(ss::kInvalidAuthorization, "no username supplied");
+    return;
+  }
+  if (context_.clients.size() > static_cast<std::size_t>(settings.max_client_conn)) {
+    fail(ss::kTooManyConnections, "no more connections allowed (max_client_conn)");
+    return;
+  }
+  tracked_ = backend::tracked_parameters(settings.track_extra_parameters);
+  for (const auto& [name, value] : message.parameters) {
+    if (is_connection_parameter(name)) continue;
+    std::string canonical = backend::canonical_parameter(name, tracked_);
+    if (!canonical.empty()) {
+      parameters_.set(canonical, value);
+    } else if (!contains(settings.ignore_startup_parameters, name)) {
+      fail(ss::kProtocolViolation, "unsupported startup parameter: " + name);
+      return;
+    }
+  }
+  if (database_ == "pgbouncer" || database_ == "pooler") {
+    fail(ss::kFeatureNotSupported, "the admin console is not available in this version");
+    return;
+  }
+  if (!config_->find_database(database_)) {
+    fail(ss::kInvalidCatalogName, "no such database: " + database_);
+    return;
+  }
+  authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
+                                                   config_->find_secret(user_),
+                                                   settings.scram_iterations);
+  state_ = ClientState::kAuth;
+  if (!authenticator_->needs_password()) {
+    authenticated();
+    return;
+  }
+  stream_->write(authenticator_->start());
+}
+
+void ClientConnection::handle_auth_bytes() {
+  while (state_ == ClientState::kAuth) {
+    auto frame = protocol::frame_typed(util::as_bytes(buffer_), protocol::kMaxStartupPacket);
+    if (frame.malformed()) {
+      fail(ss::kProtocolViolation, frame.error);
+      return;
+    }
+    if (!frame.complete()) return;
+    if (frame.type != 'p') {
+      fail(ss::kProtocolViolation, "expected a password message");
+      return;
+    }
+    std::string reply;
+    auto outcome = authenticator_->handle(frame.body, reply);
+    buffer_.erase(0, frame.size);
+    if (outcome == Authenticator::Outcome::kFailed) {
+      spdlog::info("{} password authentication failed: {}", prefix(),
+                   authenticator_->failure_detail());
+      fail(ss::kInvalidPassword, "password authentication failed for user \"" + user_ + "\"");
+      return;
+    }
+    stream_->write(reply);
+    if (outcome == Authenticator::Outcome::kOk) authenticated();
+  }
+}
+
+void ClientConnection::authenticated() {
+  // Whatever followed the last auth message is already query traffic.
+  std::string early = std::move(buffer_);
+  buffer_.clear();
+  std::string out;
+  protocol::append_auth_ok(out);
+  stream_->write(out);
+
+  auto database = *config_->find_database(database_);
+  std::string server_user = database.user.empty() ? user_ : database.user;
+  backend::ServerTarget target;
+  target.host = database.host;
+  target.port = database.port;
+  target.dbname = database.dbname;
+  target.user = server_user;
+  target.tcp_keepalive = config_->settings.tcp_keepalive;
+  target.max_packet_size = static_cast<std::size_t>(config_->settings.max_packet_size);
+  if (!database.password.empty()) {
+    target.secret = database.password;
+  } else if (const auto* secret = config_->find_secret(server_user)) {
+    if (protocol::parse_scram_verifier(secret->secret)) {
+      // Only the client's own SCRAM proof lets the pooler log in with a verifier.
+      if (server_user == user_ && authenticator_) {
+        target.scram_client_key = authenticator_->scram_client_key();
+        target.scram_server_key = authenticator_->scram_server_key();
+      }
+    } else {
+      target.secret = secret->secret;
+    }
+  }
+  authenticator_.reset();
+  pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
+  context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
+
+  if (const auto& welcome = pool_->welcome_parameters()) {
+    greet(*welcome);
+  } else {
+    // No server of this pool has logged in yet: get one, greet with its parameters.
+    state_ = ClientState::kLoginWait;
+    request_server();
+  }
+  if (!early.empty() && state_ != ClientState::kClosed) handle_query_bytes(util::as_bytes(early));
+}
+
+void ClientConnection::greet(const backend::ParameterSet& server_parameters) {
+  backend::ParameterSet shown = server_parameters;
+  for (const auto& [name, value] : parameters_.entries()) shown.set(name, value);
+  // The client's view starts as the server's defaults plus what it asked for.
+  for (const auto& [name, value] : shown.entries()) {
+    if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
+  }
+  std::string out;
+  for (const auto& [name, value] : shown.entries()) {
+    protocol::append_parameter_status(out, name, value);
+  }
+  protocol::append_backend_key_data(out, cancel_pid_, cancel_key_);
+  protocol::append_ready_for_query(out, 'I');
+  stream_->write(out);
+  greeted_ = true;
+  state_ = ClientState::kIdle;
+}
+
+void ClientConnection::handle_query_bytes(util::Bytes data) {
+  int ready_owed = 0;
+  bool terminate = false;
+  std::size_t forward_len = data.size();
+  bool ok = scanner_.scan(data, [&](char type, util::Bytes) {
+    switch (type) {
+      case 'Q':
+      case 'F':
+        ++ready_owed;
+        break;
+      case 'S':
+        ++ready_owed;
+        unsynced_ = false;
+        break;
+      case 'P':
+      case 'B':
+      case 'E':
+      case 'D':
+      case 'C':
+      case 'H':
+        unsynced_ = true;
+        break;
+      case 'X':
+        terminate = true;
+        forward_len = scanner_.message_end() >= 5 ? scanner_.message_end() - 5 : 0;
+        return false;
+      default:
+        break;
+    }
+    return true;
+  });
+  if (!ok) {
+    fail(ss::kProtocolViolation, "invalid message length or message exceeds max_packet_size");
+    return;
+  }
+  util::Bytes forward = data.first(forward_len);
+  if (state_ == ClientState::kActive && buffer_.empty()) {
+    if (!forward.empty()) server_->send(forward, ready_owed);
+    if (server_ && server_->write_backlogged()) stream_->stop_reading();
+  } else if (!forward.empty()) {
+    buffer_.append(reinterpret_cast<const char*>(forward.data()), forward.size());
+    buffered_ready_owed_ += ready_owed;
+  }
+  if (terminate) {
+    close("client close request");
+    return;
+  }
+  if (state_ == ClientState::kIdle && !buffer_.empty()) request_server();
+}
+
+void ClientConnection::request_server() {
+  if (state_ == ClientState::kIdle) state_ = ClientState::kWaiting;
+  // Hold further input until a server takes what is queued: bounds memory per waiting client.
+  stream_->stop_reading();
+  pool::ServerLease lease = pool_->acquire(*this);
+  if (lease) use_server(std::move(lease));
+}
+
+void ClientConnection::on_server_granted(pool::ServerLease lease) {
+  if (state_ == ClientState::kClosed) return;  // the lease goes back via its destructor
+  use_server(std::move(lease));
+}
+
+void ClientConnection::use_server(pool::ServerLease lease) {
+  server_ = std::move(lease);
+  server_->attach(*this);
+  if (!greeted_) {
+    greet(server_->parameters());
+    if (pool_->settings().mode != PoolMode::kSession && buffer_.empty()) {
+      release_server();
+      stream_->start_reading();
+      return;
+    }
+  }
+  state_ = ClientState::kActive;
+  std::string sync = backend::sync_statements(parameters_, server_->parameters(), tracked_);
+  if (sync.empty()) {
+    flush_pending_to_server();
+    return;
+  }
+  server_->run_internal(sync, [this](bool ok) {
+    if (!ok) {
+      fail(ss::kConnectionFailure, "server parameter sync failed");
+      return;
+    }
+    server_->set_state(backend::ServerState::kActive);
+    flush_pending_to_server();
+  });
+}
+
+void ClientConnection::flush_pending_to_server() {
+  if (!buffer_.empty()) {
+    std::string pending = std::move(buffer_);
+    buffer_.clear();
+    int owed = std::exchange(buffered_ready_owed_, 0);
+    server_->send(util::as_bytes(pending), owed);
+  }
+  if (!server_->write_backlogged()) stream_->start_reading();
+}
+
+void ClientConnection::release_server() {
+  if (!server_) return;
+  server_->detach();
+  if (scanner_.at_boundary() && !unsynced_) {
+    server_.release();
+  } else {
+    server_.discard();
+  }
+  state_ = ClientState::kIdle;
+}
+
+void ClientConnection::on_server_bytes(util::Bytes data) {
+  stream_->write(data);
+  if (stream_->above_high_watermark() && server_) server_->pause_reading();
+}
+
+void ClientConnection::on_server_ready_for_query(char status) {
+  PoolMode mode = pool_->settings().mode;
+  if (mode == PoolMode::kSession) return;
+  if (unsynced_) return;  // the client has sent more of an extended-protocol batch
+  if (mode == PoolMode::kStatement && status != 'I') {
+    server_.discard();
+    fail(ss::kFeatureNotSupported, "transaction blocks not allowed in statement pooling mode");
+    return;
+  }
+  if (status != 'I') return;
+  release_server();
+  if (!buffer_.empty()) request_server();
+}
+
+void ClientConnection::on_server_parameter(std::string_view name, std::string_view value) {
+  std::string canonical = backend::canonical_parameter(name, tracked_);
+  if (!canonical.empty()) parameters_.set(canonical, value);
+}
+
+void ClientConnection::on_server_lost(const std::string& reason) {
+  server_.forget();
+  fail(ss::kConnectionFailure, "server conn crashed? (" + reason + ")");
+}
+
+void ClientConnection::on_server_drained() {
+  if (state_ == ClientState::kActive && buffer_.empty()) stream_->start_reading();
+}
+
+void ClientConnection::on_drained() {
+  if (server_) server_->resume_reading();
+}
+
+void ClientConnection::on_wait_failed(const std::string& sqlstate, const std::string& message) {
+  if (state_ == ClientState::kClosed) return;
+  fail(sqlstate.c_str(), message);
+}
+
+void ClientConnection::cancel_current_query() {
+  if (!server_) return;
+  const auto& target = server_->target();
+  forward_cancel(context_.loop, target.host, target.port, server_->backend_pid(),
+                 server_->backend_key());
+}
+
+void ClientConnection::on_disconnect(int status) {
+  close(status == UV_EOF ? "client close request"
+                         : std::string("client connection failed: ") + uv_strerror(status));
+}
+
+void ClientConnection::fail(const char* sqlstate, const std::string& message) {
+  if (state_ == ClientState::kClosed) return;
+  if (config_->settings.log_pooler_errors) {
+    spdlog::warn("{} pooler error: {}", prefix(), message);
+  }
+  std::string out;
+  protocol::append_error(out, protocol::ErrorSeverity::kFatal, sqlstate, message);
+  stream_->write(out);
+  close(message);
+}
+
+void ClientConnection::close(const std::string& reason) {
+  if (state_ == ClientState::kClosed) return;
+  bool logged_in = greeted_;
+  state_ = ClientState::kClosed;
+  if (pool_ != nullptr) pool_->cancel_wait(*this);
+  if (server_) {
+    // A server mid-transaction or mid-statement must not serve anyone else: discard it then.
+    server_->detach();
+    if (server_->clean() && scanner_.at_boundary() && !unsynced_) {
+      server_.release();
+    } else {
+      server_.discard();
+    }
+  }
+  stream_->close_after_flush();
+  if (logged_in && config_->settings.log_disconnections) {
+    auto age = util::duration_to_seconds(context_.clock.now() - connected_at_);
+    spdlog::info("{} closing because: {} (age={:.0f}s)", prefix(), reason, age);
+  }
+  context_.clients.retire(*this);
+}
+
+}  // namespace pooler::frontend

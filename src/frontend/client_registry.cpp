@@ -1,0 +1,56 @@
+// Client ownership, retirement and cancel-key lookup.
+#include "pooler/frontend/client_registry.hpp"
+
+#include "pooler/protocol/sqlstate.hpp"
+#include "pooler/util/secure.hpp"
+
+namespace pooler::frontend {
+
+ClientRegistry::~ClientRegistry() { close_all(); }
+
+void ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {
+  auto client = std::make_unique<ClientConnection>(context_, std::move(stream), next_id_++);
+  ClientConnection* raw = client.get();
+  clients_.emplace(raw, std::move(client));
+  raw->start();
+}
+
+void ClientRegistry::retire(ClientConnection& client) {
+  if (client.cancel_pid() != 0) by_cancel_pid_.erase(client.cancel_pid());
+  auto it = clients_.find(&client);
+  if (it == clients_.end()) return;
+  context_.graveyard.bury(std::move(it->second));
+  clients_.erase(it);
+}
+
+void ClientRegistry::register_cancel_key(ClientConnection& client, std::int32_t& pid,
+                                         std::int32_t& key) {
+  do {
+    util::random_bytes(&pid, sizeof pid);
+    pid &= 0x7fffffff;  // positive, as real backend pids are
+  } while (pid == 0 || by_cancel_pid_.count(pid) != 0);
+  util::random_bytes(&key, sizeof key);
+  by_cancel_pid_[pid] = &client;
+}
+
+void ClientRegistry::cancel(std::int32_t pid, std::int32_t key) {
+  auto it = by_cancel_pid_.find(pid);
+  if (it == by_cancel_pid_.end()) return;
+  std::int32_t expected = it->second->cancel_key();
+  if (!util::constant_time_equal({reinterpret_cast<const char*>(&key), sizeof key},
+                                 {reinterpret_cast<const char*>(&expected), sizeof expected})) {
+    return;
+  }
+  it->second->cancel_current_query();
+}
+
+void ClientRegistry::close_all() {
+  while (!clients_.empty()) {
+    auto* client = clients_.begin()->first;
+    client->fail(protocol::sqlstate::kAdminShutdown, "pooler is shutting down");
+    // fail() retires the client; guard against a client that was already closed.
+    clients_.erase(client);
+  }
+}
+
+}  // namespace pooler::frontend

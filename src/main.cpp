@@ -1,0 +1,133 @@
+// pooler's command line, shaped like pgbouncer's: options, config check, daemonizing, pidfile.
+#include <fcntl.h>
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "pooler/app/app.hpp"
+#include "pooler/config/loader.hpp"
+#include "pooler/util/log.hpp"
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "pooler is a PostgreSQL connection pooler.\n\n"
+         "Usage:\n"
+         "  pooler [OPTION]... CONFIG_FILE\n\n"
+         "Options:\n"
+         "  -d, --daemon         run in background (as a daemon)\n"
+         "  -q, --quiet          run quietly (only warnings and errors)\n"
+         "  -v, --verbose        increase verbosity (repeatable)\n"
+         "  -u, --user=USERNAME  assume identity of USERNAME\n"
+         "      --check          validate the configuration, print every problem, and exit\n"
+         "  -V, --version        show version, then exit\n"
+         "  -h, --help           show this help, then exit\n";
+}
+
+bool daemonize() {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid > 0) _exit(0);
+  if (setsid() < 0) return false;
+  pid = fork();
+  if (pid < 0) return false;
+  if (pid > 0) _exit(0);
+  int fd = open("/dev/null", O_RDWR);
+  if (fd >= 0) {
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO) close(fd);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool daemon = false;
+  bool check = false;
+  pooler::util::LogOptions log_options;
+  pooler::app::RunOptions run_options;
+  static const option long_options[] = {
+      {"daemon", no_argument, nullptr, 'd'}, {"quiet", no_argument, nullptr, 'q'},
+      {"verbose", no_argument, nullptr, 'v'}, {"user", required_argument, nullptr, 'u'},
+      {"version", no_argument, nullptr, 'V'}, {"help", no_argument, nullptr, 'h'},
+      {"check", no_argument, nullptr, 'C'},  {nullptr, 0, nullptr, 0}};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "dqvu:Vh", long_options, nullptr)) != -1) {
+    switch (opt) {
+      case 'd':
+        daemon = true;
+        break;
+      case 'q':
+        log_options.quiet = true;
+        break;
+      case 'v':
+        ++log_options.verbose;
+        break;
+      case 'u':
+        run_options.drop_to_user = optarg;
+        break;
+      case 'V':
+        std::cout << "pooler " << POOLER_VERSION << "\n";
+        return 0;
+      case 'h':
+        print_usage(std::cout);
+        return 0;
+      case 'C':
+        check = true;
+        break;
+      default:
+        print_usage(std::cerr);
+        return 1;
+    }
+  }
+  if (optind != argc - 1) {
+    std::cerr << "pooler: exactly one config file is required\n";
+    print_usage(std::cerr);
+    return 1;
+  }
+  run_options.config_path = argv[optind];
+
+  auto loaded = pooler::config::load_config_file(run_options.config_path);
+  if (check) {
+    for (const auto& d : loaded.diagnostics) std::cout << pooler::config::format(d) << "\n";
+    std::cout << (loaded.ok() ? "configuration is valid\n" : "configuration has errors\n");
+    return loaded.ok() ? 0 : 1;
+  }
+  for (const auto& d : loaded.diagnostics) std::cerr << pooler::config::format(d) << "\n";
+  if (!loaded.ok()) return 1;
+
+  const auto& settings = loaded.config.settings;
+  if (daemon) {
+    if (settings.logfile.empty()) {
+      std::cerr << "pooler: -d requires logfile to be set, or the log would be lost\n";
+      return 1;
+    }
+    if (!daemonize()) {
+      std::cerr << "pooler: cannot daemonize: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+  }
+  log_options.logfile = settings.logfile;
+  log_options.verbose += settings.verbose;
+  pooler::util::setup_logging(log_options);
+
+  std::string pidfile = settings.pidfile;
+  if (!pidfile.empty()) {
+    std::ofstream(pidfile) << getpid() << "\n";
+  }
+  int rc;
+  {
+    pooler::app::App app(std::make_shared<const pooler::config::Config>(std::move(loaded.config)),
+                         run_options);
+    rc = app.run();
+  }
+  if (!pidfile.empty()) unlink(pidfile.c_str());
+  return rc;
+}

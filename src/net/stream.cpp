@@ -1,0 +1,300 @@
+// Stream implementation: one write in flight at a time, later writes coalesce into a second
+// buffer, so steady-state forwarding needs no allocation per message.
+#include "pooler/net/stream.hpp"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace pooler::net {
+
+struct Stream::Impl {
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+  } h;
+  Loop* loop = nullptr;
+  Kind kind = Kind::kTcp;
+  StreamHandler* handler = nullptr;
+  uv_write_t write_req{};
+  uv_connect_t connect_req{};
+  std::function<void(int)> on_connect;
+  std::string in_flight;  // owned by the running uv_write
+  std::string pending;    // waits for in_flight to finish
+  bool writing = false;
+  bool reading = false;
+  bool above_high = false;
+  bool closing = false;
+  bool close_when_flushed = false;
+  bool owner_gone = false;
+  bool handle_closed = false;  // libuv is done with the handle; freed once the owner is gone too
+
+  std::size_t queued() const { return in_flight.size() + pending.size(); }
+
+  void close_now() {
+    if (closing) return;
+    closing = true;
+    handler = nullptr;
+    uv_close(&h.handle, [](uv_handle_t* handle) {
+      auto* self = static_cast<Impl*>(handle->data);
+      // A write still in flight is cancelled before this callback; its req belongs to us.
+      self->handle_closed = true;
+      if (self->owner_gone) delete self;
+    });
+  }
+
+  void flush() {
+    if (writing || pending.empty() || closing) return;
+    in_flight.swap(pending);
+    pending.clear();
+    uv_buf_t buf = uv_buf_init(in_flight.data(), in_flight.size());
+    write_req.data = this;
+    int rc = uv_write(&write_req, &h.stream, &buf, 1, [](uv_write_t* req, int status) {
+      auto* self = static_cast<Impl*>(req->data);
+      self->writing = false;
+      self->in_flight.clear();
+      if (status < 0) {
+        if (status != UV_ECANCELED) self->fail(status);
+        return;
+      }
+      self->after_write();
+    });
+    if (rc < 0) {
+      in_flight.clear();
+      fail(rc);
+      return;
+    }
+    writing = true;
+  }
+
+  void after_write() {
+    if (closing) return;
+    flush();
+    if (queued() == 0 && close_when_flushed) {
+      close_now();
+      return;
+    }
+    if (above_high && queued() < kLowWatermark) {
+      above_high = false;
+      if (handler != nullptr) handler->on_drained();
+    }
+  }
+
+  void fail(int status) {
+    if (closing) return;
+    StreamHandler* h_ = handler;
+    if (close_when_flushed || owner_gone) {
+      close_now();
+      return;
+    }
+    stop_reading();
+    pending.clear();
+    if (h_ != nullptr) h_->on_disconnect(status);
+  }
+
+  void stop_reading() {
+    if (reading && !closing) uv_read_stop(&h.stream);
+    reading = false;
+  }
+};
+
+std::unique_ptr<Stream> Stream::accept_from(Loop& loop, uv_stream_t* server, Kind kind) {
+  auto* impl = new Stream::Impl;
+  impl->loop = &loop;
+  impl->kind = kind;
+  int rc = kind == Kind::kTcp ? uv_tcp_init(loop.raw(), &impl->h.tcp)
+                              : uv_pipe_init(loop.raw(), &impl->h.pipe, 0);
+  impl->h.handle.data = impl;
+  if (rc < 0) {
+    delete impl;
+    return nullptr;
+  }
+  if (uv_accept(server, &impl->h.stream) < 0) {
+    impl->owner_gone = true;
+    impl->close_now();
+    return nullptr;
+  }
+  return std::make_unique<Stream>(impl);
+}
+
+std::unique_ptr<Stream> Stream::create(Loop& loop, Kind kind) {
+  auto* impl = new Stream::Impl;
+  impl->loop = &loop;
+  impl->kind = kind;
+  int rc = kind == Kind::kTcp ? uv_tcp_init(loop.raw(), &impl->h.tcp)
+                              : uv_pipe_init(loop.raw(), &impl->h.pipe, 0);
+  impl->h.handle.data = impl;
+  if (rc < 0) {
+    delete impl;
+    return nullptr;
+  }
+  return std::make_unique<Stream>(impl);
+}
+
+namespace {
+
+void on_connected(uv_connect_t* req, int status) {
+  auto* self = static_cast<Stream::Impl*>(req->data);
+  auto done = std::move(self->on_connect);
+  if (self->owner_gone || self->closing || !done) return;
+  done(status);
+}
+
+}  // namespace
+
+int Stream::connect_tcp(const sockaddr* addr, std::function<void(int)> done) {
+  impl_->on_connect = std::move(done);
+  impl_->connect_req.data = impl_;
+  int rc = uv_tcp_connect(&impl_->connect_req, &impl_->h.tcp, addr, &on_connected);
+  if (rc < 0) impl_->on_connect = nullptr;
+  return rc;
+}
+
+void Stream::connect_unix(const std::string& path, std::function<void(int)> done) {
+  impl_->on_connect = std::move(done);
+  impl_->connect_req.data = impl_;
+  uv_pipe_connect(&impl_->connect_req, &impl_->h.pipe, path.c_str(), &on_connected);
+}
+
+Stream::~Stream() {
+  if (impl_ == nullptr) return;
+  impl_->handler = nullptr;
+  impl_->owner_gone = true;
+  if (impl_->handle_closed) {
+    delete impl_;
+  } else if (!impl_->close_when_flushed) {
+    impl_->close_now();
+  }
+}
+
+void Stream::set_handler(StreamHandler* handler) { impl_->handler = handler; }
+
+void Stream::start_reading() {
+  if (impl_->reading || impl_->closing || impl_->close_when_flushed) return;
+  impl_->reading = true;
+  uv_read_start(
+      &impl_->h.stream,
+      [](uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+        auto* self = static_cast<Impl*>(handle->data);
+        *buf = self->loop->read_buffer();
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* self = static_cast<Impl*>(stream->data);
+        if (nread > 0) {
+          if (self->handler != nullptr) {
+            self->handler->on_read(
+                {reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)});
+          }
+        } else if (nread < 0) {
+          self->fail(static_cast<int>(nread));
+        }
+      });
+}
+
+void Stream::stop_reading() { impl_->stop_reading(); }
+
+bool Stream::reading() const { return impl_->reading; }
+
+void Stream::write(util::Bytes data) {
+  Impl* s = impl_;
+  if (s->closing || data.empty()) return;
+  if (!s->writing && s->pending.empty()) {
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
+                               data.size());
+    int n = uv_try_write(&s->h.stream, &buf, 1);
+    if (n == static_cast<int>(data.size())) return;
+    if (n > 0) data = data.subspan(static_cast<std::size_t>(n));
+    if (n < 0 && n != UV_EAGAIN) {
+      // Let the read side report it: failing here would re-enter the caller mid-write.
+      s->pending.append(reinterpret_cast<const char*>(data.data()), data.size());
+      s->flush();
+      return;
+    }
+  }
+  s->pending.append(reinterpret_cast<const char*>(data.data()), data.size());
+  s->flush();
+  if (s->queued() >= kHighWatermark) s->above_high = true;
+}
+
+std::size_t Stream::queued_bytes() const { return impl_->queued(); }
+
+void Stream::close_after_flush() {
+  Impl* s = impl_;
+  s->handler = nullptr;
+  s->stop_reading();
+  if (s->queued() == 0) {
+    s->close_now();
+  } else {
+    s->close_when_flushed = true;
+  }
+}
+
+void Stream::close() { impl_->close_now(); }
+
+bool Stream::closed() const { return impl_->closing || impl_->close_when_flushed; }
+
+uv_stream_t* Stream::raw() { return &impl_->h.stream; }
+
+namespace {
+
+PeerInfo describe(const sockaddr_storage& ss) {
+  PeerInfo info;
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(in, host, sizeof host);
+    info.port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(in6, host, sizeof host);
+    info.port = ntohs(in6->sin6_port);
+  }
+  info.addr = host;
+  return info;
+}
+
+}  // namespace
+
+PeerInfo Stream::peer() const {
+  if (impl_->kind == Kind::kUnix) {
+    PeerInfo info;
+    info.addr = "unix";
+    info.is_unix = true;
+    uv_os_fd_t fd;
+    if (uv_fileno(&impl_->h.handle, &fd) == 0) {
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        info.uid = static_cast<int>(cred.uid);
+        info.port = static_cast<int>(cred.pid);
+      }
+    }
+    return info;
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  uv_tcp_getpeername(&impl_->h.tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+  return describe(ss);
+}
+
+PeerInfo Stream::local() const {
+  if (impl_->kind == Kind::kUnix) {
+    PeerInfo info;
+    info.addr = "unix";
+    info.is_unix = true;
+    return info;
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  uv_tcp_getsockname(&impl_->h.tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+  return describe(ss);
+}
+
+void tune_tcp(uv_tcp_t* tcp, bool keepalive, int keepidle_seconds) {
+  uv_tcp_nodelay(tcp, 1);
+  uv_tcp_keepalive(tcp, keepalive ? 1 : 0, keepidle_seconds > 0 ? keepidle_seconds : 7200);
+}
+
+}  // namespace pooler::net

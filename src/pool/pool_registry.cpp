@@ -1,0 +1,78 @@
+// Pool lookup and creation, shared budgets, and capacity hand-over between pools.
+#include "pooler/pool/pool_registry.hpp"
+
+namespace pooler::pool {
+
+PoolRegistry::PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard)
+    : context_{loop, clock, graveyard, 1, nullptr} {
+  context_.on_capacity_freed = [this](const PoolKey& key) { on_capacity_freed(key); };
+}
+
+PoolRegistry::~PoolRegistry() {
+  context_.on_capacity_freed = nullptr;
+  pools_.clear();
+}
+
+PoolSettings PoolRegistry::settings_for(const config::Config& config,
+                                        const config::DatabaseEntry& database,
+                                        const std::string& user) {
+  const auto& s = config.settings;
+  const config::UserEntry* user_entry = config.find_user(user);
+  PoolSettings p;
+  // Precedence as PgBouncer: the user's pool_mode, then the database's, then the global one.
+  p.mode = s.pool_mode;
+  if (database.pool_mode) p.mode = *database.pool_mode;
+  if (user_entry != nullptr && user_entry->pool_mode) p.mode = *user_entry->pool_mode;
+  p.pool_size = s.default_pool_size;
+  if (database.pool_size) p.pool_size = *database.pool_size;
+  if (user_entry != nullptr && user_entry->pool_size) p.pool_size = *user_entry->pool_size;
+  p.reset_query = s.server_reset_query;
+  p.reset_query_always = s.server_reset_query_always;
+  double wait = s.query_wait_timeout;
+  if (database.query_wait_timeout && *database.query_wait_timeout >= 0) {
+    wait = *database.query_wait_timeout;
+  }
+  if (user_entry != nullptr && user_entry->query_wait_timeout) wait = *user_entry->query_wait_timeout;
+  p.query_wait_timeout = util::seconds_to_duration(wait);
+  p.server_connect_timeout = util::seconds_to_duration(s.server_connect_timeout);
+  p.server_lifetime = util::seconds_to_duration(
+      database.server_lifetime ? *database.server_lifetime : s.server_lifetime);
+  p.server_idle_timeout = util::seconds_to_duration(s.server_idle_timeout);
+  return p;
+}
+
+Pool& PoolRegistry::pool_for(const config::Config& config, const config::DatabaseEntry& database,
+                             const std::string& user, const backend::ServerTarget& target) {
+  auto key = std::make_pair(database.name, user);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) return *it->second;
+
+  auto& db_budget = database_budgets_[database.name];
+  db_budget.set_limit(database.max_db_connections ? *database.max_db_connections
+                                                  : config.settings.max_db_connections);
+  auto& user_budget = user_budgets_[target.user];
+  const config::UserEntry* user_entry = config.find_user(target.user);
+  user_budget.set_limit(user_entry != nullptr && user_entry->max_user_connections
+                            ? *user_entry->max_user_connections
+                            : config.settings.max_user_connections);
+  auto pool = std::make_unique<Pool>(context_, PoolKey{database.name, user},
+                                     settings_for(config, database, user), target, db_budget,
+                                     user_budget);
+  Pool& ref = *pool;
+  pools_.emplace(key, std::move(pool));
+  return ref;
+}
+
+void PoolRegistry::tick() {
+  for (auto& [key, pool] : pools_) pool->tick();
+}
+
+void PoolRegistry::on_capacity_freed(const PoolKey& freed) {
+  // Only pools sharing a budget with the freed server can gain from it.
+  for (auto& [key, pool] : pools_) {
+    if (pool->key() == freed) continue;
+    if (key.first == freed.database || key.second == freed.user) pool->serve_waiters();
+  }
+}
+
+}  // namespace pooler::pool

@@ -1,0 +1,168 @@
+// Wire encodings of the messages the pooler composes (PostgreSQL protocol 3.0, chapter 55.7).
+#include "pooler/protocol/message_builder.hpp"
+
+#include "pooler/util/bytes.hpp"
+
+namespace pooler::protocol {
+
+namespace {
+
+// Writes the type byte and a length placeholder; returns where the length goes.
+std::size_t begin(std::string& out, char type) {
+  out.push_back(type);
+  std::size_t at = out.size();
+  out.append(4, '\0');
+  return at;
+}
+
+void finish(std::string& out, std::size_t length_at) {
+  util::ByteWriter(out).patch_i32(length_at, static_cast<std::int32_t>(out.size() - length_at));
+}
+
+void append_auth_request(std::string& out, std::int32_t code, std::string_view payload) {
+  auto at = begin(out, 'R');
+  util::ByteWriter w(out);
+  w.i32(code);
+  w.raw(payload);
+  finish(out, at);
+}
+
+void append_error_or_notice(std::string& out, char type, std::string_view severity,
+                            std::string_view sqlstate, std::string_view message) {
+  auto at = begin(out, type);
+  util::ByteWriter w(out);
+  w.u8('S');
+  w.cstring(severity);
+  w.u8('V');
+  w.cstring(severity);
+  w.u8('C');
+  w.cstring(sqlstate);
+  w.u8('M');
+  w.cstring(message);
+  w.u8(0);
+  finish(out, at);
+}
+
+}  // namespace
+
+void append_error(std::string& out, ErrorSeverity severity, std::string_view sqlstate,
+                  std::string_view message) {
+  append_error_or_notice(out, 'E', severity == ErrorSeverity::kFatal ? "FATAL" : "ERROR",
+                         sqlstate, message);
+}
+
+void append_notice(std::string& out, std::string_view message) {
+  append_error_or_notice(out, 'N', "NOTICE", "00000", message);
+}
+
+void append_auth_ok(std::string& out) { append_auth_request(out, 0, {}); }
+
+void append_auth_cleartext(std::string& out) { append_auth_request(out, 3, {}); }
+
+void append_auth_md5(std::string& out, const Md5Salt& salt) {
+  append_auth_request(out, 5, {reinterpret_cast<const char*>(salt.data()), salt.size()});
+}
+
+void append_auth_sasl(std::string& out, std::string_view mechanism) {
+  std::string payload(mechanism);
+  payload.push_back('\0');
+  payload.push_back('\0');
+  append_auth_request(out, 10, payload);
+}
+
+void append_auth_sasl_continue(std::string& out, std::string_view data) {
+  append_auth_request(out, 11, data);
+}
+
+void append_auth_sasl_final(std::string& out, std::string_view data) {
+  append_auth_request(out, 12, data);
+}
+
+void append_parameter_status(std::string& out, std::string_view name, std::string_view value) {
+  auto at = begin(out, 'S');
+  util::ByteWriter w(out);
+  w.cstring(name);
+  w.cstring(value);
+  finish(out, at);
+}
+
+void append_backend_key_data(std::string& out, std::int32_t pid, std::int32_t key) {
+  auto at = begin(out, 'K');
+  util::ByteWriter w(out);
+  w.i32(pid);
+  w.i32(key);
+  finish(out, at);
+}
+
+void append_ready_for_query(std::string& out, char status) {
+  auto at = begin(out, 'Z');
+  out.push_back(status);
+  finish(out, at);
+}
+
+void append_startup(std::string& out,
+                    const std::vector<std::pair<std::string, std::string>>& parameters) {
+  std::size_t at = out.size();
+  util::ByteWriter w(out);
+  w.i32(0);
+  w.i32(kProtocolVersion3);
+  for (const auto& [name, value] : parameters) {
+    w.cstring(name);
+    w.cstring(value);
+  }
+  w.u8(0);
+  w.patch_i32(at, static_cast<std::int32_t>(out.size() - at));
+}
+
+void append_password(std::string& out, std::string_view password) {
+  auto at = begin(out, 'p');
+  util::ByteWriter(out).cstring(password);
+  finish(out, at);
+}
+
+void append_sasl_initial_response(std::string& out, std::string_view mechanism,
+                                  std::string_view data) {
+  auto at = begin(out, 'p');
+  util::ByteWriter w(out);
+  w.cstring(mechanism);
+  w.i32(static_cast<std::int32_t>(data.size()));
+  w.raw(data);
+  finish(out, at);
+}
+
+void append_sasl_response(std::string& out, std::string_view data) {
+  auto at = begin(out, 'p');
+  util::ByteWriter(out).raw(data);
+  finish(out, at);
+}
+
+void append_query(std::string& out, std::string_view sql) {
+  auto at = begin(out, 'Q');
+  util::ByteWriter(out).cstring(sql);
+  finish(out, at);
+}
+
+void append_terminate(std::string& out) {
+  auto at = begin(out, 'X');
+  finish(out, at);
+}
+
+void append_cancel_request(std::string& out, std::int32_t pid, std::int32_t key) {
+  util::ByteWriter w(out);
+  w.i32(16);
+  w.i32(kCancelRequestCode);
+  w.i32(pid);
+  w.i32(key);
+}
+
+std::string quote_literal(std::string_view value) {
+  std::string quoted = "E'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') quoted.push_back(c);
+    quoted.push_back(c);
+  }
+  quoted.push_back('\'');
+  return quoted;
+}
+
+}  // namespace pooler::protocol

@@ -1,0 +1,193 @@
+// [databases] and [users] entries: libpq-style values, quoting, the '*' fallback, reserved names.
+#include <doctest/doctest.h>
+
+#include "config_test_support.hpp"
+#include "pooler/config/loader.hpp"
+
+namespace pooler::config {
+namespace {
+
+using testing::only;
+using testing::render;
+
+LoadResult parse_with_base(const std::string& sections) {
+  return parse_config_text("[pooler]\nauth_type = trust\n" + sections, "entries.ini");
+}
+
+TEST_CASE("database entries take libpq-style values, quoted ones included") {
+  LoadResult result = parse_with_base(
+      "[databases]\n"
+      "app = host=10.1.2.3 port=5433 dbname=app_prod user=svc password='it''s \\'secret\\'' "
+      "pool_size=40 min_pool_size=2 reserve_pool=3 pool_mode=transaction max_db_connections=50 "
+      "max_db_client_connections=500 server_lifetime=1800.5 query_wait_timeout=7 "
+      "connect_query='SELECT 1; SET search_path = app' client_encoding=UTF8 datestyle=ISO "
+      "timezone=UTC application_name=pooler auth_user=auth auth_dbname=postgres\n"
+      "\"Mixed Case\" = host = /var/run/postgresql dbname=\"quoted\"\n");
+  INFO(render(result.diagnostics));
+  REQUIRE(result.diagnostics.empty());
+  const DatabaseEntry& app = result.config.databases.at("app");
+  CHECK(app.host == "10.1.2.3");
+  CHECK(app.port == 5433);
+  CHECK(app.dbname == "app_prod");
+  CHECK(app.user == "svc");
+  CHECK(app.password == "it's 'secret'");
+  CHECK(app.pool_size == 40);
+  CHECK(app.min_pool_size == 2);
+  CHECK(app.reserve_pool_size == 3);
+  CHECK(app.pool_mode == PoolMode::kTransaction);
+  CHECK(app.max_db_connections == 50);
+  CHECK(app.max_db_client_connections == 500);
+  CHECK(app.server_lifetime == 1800.5);
+  CHECK(app.query_wait_timeout == 7);
+  CHECK(app.connect_query == "SELECT 1; SET search_path = app");
+  CHECK(app.client_encoding == "UTF8");
+  CHECK(app.datestyle == "ISO");
+  CHECK(app.timezone == "UTC");
+  CHECK(app.application_name == "pooler");
+  CHECK(app.auth_user == "auth");
+  CHECK(app.auth_dbname == "postgres");
+  CHECK(app.line == 4);
+
+  const DatabaseEntry& mixed = result.config.databases.at("Mixed Case");
+  CHECK(mixed.host == "/var/run/postgresql");
+  CHECK(mixed.dbname == "\"quoted\"");
+  CHECK(mixed.port == 5432);
+  CHECK_FALSE(mixed.pool_size.has_value());
+}
+
+TEST_CASE("find_database: exact name, else the '*' fallback named after the request") {
+  LoadResult result = parse_with_base(
+      "[databases]\n"
+      "app = host=10.0.0.1 dbname=real_app\n"
+      "plain = host=10.0.0.2\n"
+      "* = host=10.0.0.9 port=5555 pool_size=3\n");
+  INFO(render(result.diagnostics));
+  REQUIRE(result.ok());
+  const Config& config = result.config;
+
+  std::optional<DatabaseEntry> app = config.find_database("app");
+  REQUIRE(app);
+  CHECK(app->dbname == "real_app");
+
+  std::optional<DatabaseEntry> plain = config.find_database("plain");
+  REQUIRE(plain);
+  CHECK(plain->dbname == "plain");
+
+  std::optional<DatabaseEntry> other = config.find_database("analytics");
+  REQUIRE(other);
+  CHECK(other->name == "analytics");
+  CHECK(other->dbname == "analytics");
+  CHECK(other->host == "10.0.0.9");
+  CHECK(other->port == 5555);
+  CHECK(other->pool_size == 3);
+}
+
+TEST_CASE("find_database without a fallback answers nothing for unknown names") {
+  LoadResult result = parse_with_base("[databases]\napp = host=10.0.0.1\n");
+  CHECK(result.config.find_database("app"));
+  CHECK_FALSE(result.config.find_database("other"));
+}
+
+TEST_CASE("the admin console names are reserved") {
+  for (std::string name : {"pgbouncer", "pooler", "\"pgbouncer\""}) {
+    CAPTURE(name);
+    LoadResult result = parse_with_base("[databases]\n" + name + " = host=10.0.0.1\n");
+    Diagnostic d = only(result.diagnostics);
+    CHECK(d.severity == Severity::kError);
+    CHECK(d.line == 4);
+    CHECK(d.message.find("reserved for the admin console") != std::string::npos);
+    CHECK(result.config.databases.empty());
+  }
+}
+
+TEST_CASE("an unknown parameter in a database entry is an error naming it") {
+  Diagnostic d = only(parse_with_base("[databases]\napp = host=x colour=blue\n").diagnostics);
+  CHECK(d.severity == Severity::kError);
+  CHECK(d.key == "app");
+  CHECK(d.line == 4);
+  CHECK(d.message == "unknown parameter 'colour' in database entry");
+}
+
+TEST_CASE("bad numbers in a database entry are errors naming the parameter") {
+  LoadResult result = parse_with_base(
+      "[databases]\n"
+      "a = port=fivefourthreetwo\n"
+      "b = pool_size=-1\n"
+      "c = pool_mode=sometimes\n"
+      "d = port=70000\n");
+  REQUIRE(result.diagnostics.size() == 4);
+  CHECK(format(result.diagnostics[0]) ==
+        "entries.ini:4: error: a: port: expected an integer, got 'fivefourthreetwo'");
+  CHECK(result.diagnostics[1].message == "pool_size: must be at least 0, got '-1'");
+  CHECK(result.diagnostics[2].line == 6);
+  CHECK(result.diagnostics[3].message == "port: must be between 1 and 65535, got '70000'");
+  CHECK(result.config.databases.empty());
+}
+
+TEST_CASE("query_wait_timeout=-1 in a database entry means use the global value") {
+  LoadResult result = parse_with_base("[databases]\napp = query_wait_timeout=-1\n");
+  REQUIRE(result.ok());
+  CHECK_FALSE(result.config.databases.at("app").query_wait_timeout.has_value());
+}
+
+TEST_CASE("a malformed entry never quotes the password") {
+  LoadResult result = parse_with_base(
+      "[databases]\n"
+      "a = host=x password='hunter2-unterminated\n"
+      "b = host=x password=hunter3 port=bad\n"
+      "c = host=x password=hunter4 junk\n");
+  std::string text = render(result.diagnostics);
+  REQUIRE(result.diagnostics.size() == 3);
+  CHECK(text.find("hunter") == std::string::npos);
+  CHECK(result.diagnostics[0].message == "unterminated quoted value for 'password'");
+  CHECK(result.diagnostics[2].message == "missing '=' after 'junk'");
+}
+
+TEST_CASE("a database defined twice warns and the later definition wins") {
+  LoadResult result = parse_with_base("[databases]\napp = port=1111\napp = port=2222\n");
+  Diagnostic d = only(result.diagnostics);
+  CHECK(d.severity == Severity::kWarning);
+  CHECK(d.line == 5);
+  CHECK(d.message.find("entries.ini:4") != std::string::npos);
+  CHECK(result.config.databases.at("app").port == 2222);
+}
+
+TEST_CASE("user entries carry per-user pool settings") {
+  LoadResult result = parse_with_base(
+      "[users]\n"
+      "report = pool_mode=session pool_size=4 reserve_pool_size=1 max_user_connections=10 "
+      "max_user_client_connections=100 query_timeout=30 query_wait_timeout=5 "
+      "idle_transaction_timeout=60 transaction_timeout=120 client_idle_timeout=900\n"
+      "\"app user\" = pool_mode=statement\n");
+  INFO(render(result.diagnostics));
+  REQUIRE(result.diagnostics.empty());
+  const UserEntry* report = result.config.find_user("report");
+  REQUIRE(report != nullptr);
+  CHECK(report->pool_mode == PoolMode::kSession);
+  CHECK(report->pool_size == 4);
+  CHECK(report->reserve_pool_size == 1);
+  CHECK(report->max_user_connections == 10);
+  CHECK(report->max_user_client_connections == 100);
+  CHECK(report->query_timeout == 30);
+  CHECK(report->query_wait_timeout == 5);
+  CHECK(report->idle_transaction_timeout == 60);
+  CHECK(report->transaction_timeout == 120);
+  CHECK(report->client_idle_timeout == 900);
+  CHECK(report->line == 4);
+  REQUIRE(result.config.find_user("app user") != nullptr);
+  CHECK(result.config.find_user("app user")->pool_mode == PoolMode::kStatement);
+  CHECK(result.config.find_user("nobody") == nullptr);
+}
+
+TEST_CASE("a user entry rejects database-only parameters and bad durations") {
+  LoadResult result =
+      parse_with_base("[users]\nbob = host=10.0.0.1\ncarol = query_timeout=soon\n");
+  REQUIRE(result.diagnostics.size() == 2);
+  CHECK(result.diagnostics[0].message == "unknown parameter 'host' in user entry");
+  CHECK(result.diagnostics[1].key == "carol");
+  CHECK(result.diagnostics[1].message.find("query_timeout: expected a duration") == 0);
+  CHECK(result.config.users.empty());
+}
+
+}  // namespace
+}  // namespace pooler::config
