@@ -25,6 +25,20 @@ enum AuthCode : std::int32_t {
   kAuthSaslFinal = 12,
 };
 
+struct Parameter {
+  std::string_view name;
+  std::string_view value;
+};
+
+// A ParameterStatus body: name and value, or nullopt if malformed.
+std::optional<Parameter> parse_parameter(util::Bytes body) {
+  util::ByteReader r(body);
+  auto name = r.cstring();
+  auto value = r.cstring();
+  if (!name || !value) return std::nullopt;
+  return Parameter{*name, *value};
+}
+
 protocol::ErrorFields pooler_error(std::string message) {
   return {"FATAL", protocol::sqlstate::kConnectionFailure, std::move(message)};
 }
@@ -127,12 +141,7 @@ void ServerConnection::on_read(util::Bytes data) {
       // framing means it is unusable.
       bool ok = scanner_.scan(data, [this](char type, util::Bytes body) {
         if (type == 'S') {
-          util::ByteReader r(body);
-          auto name = r.cstring();
-          auto value = r.cstring();
-          if (name && value) parameters_.set(*name, *value);
-        } else if (type == 'E') {
-          return false;
+          if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
         }
         return true;
       });
@@ -172,13 +181,9 @@ bool ServerConnection::handle_login_message(char type, util::Bytes body) {
   switch (type) {
     case 'R':
       return handle_auth_request(body);
-    case 'S': {
-      util::ByteReader r(body);
-      auto name = r.cstring();
-      auto value = r.cstring();
-      if (name && value) parameters_.set(*name, *value);
+    case 'S':
+      if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
       return true;
-    }
     case 'K': {
       util::ByteReader r(body);
       backend_pid_ = r.i32().value_or(0);
@@ -327,11 +332,9 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
       last_status_ = body.empty() ? 'I' : static_cast<char>(body[0]);
       ready_seen = true;
     } else if (type == 'S') {
-      util::ByteReader r(body);
-      auto name = r.cstring();
-      auto value = r.cstring();
-      if (name && value && parameters_.set(*name, *value) && peer_ != nullptr) {
-        peer_->on_server_parameter(*name, *value);
+      auto p = parse_parameter(body);
+      if (p && parameters_.set(p->name, p->value) && peer_ != nullptr) {
+        peer_->on_server_parameter(p->name, p->value);
       }
     }
     return true;
@@ -358,10 +361,7 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
                    target_.user, error.message);
       internal_failed_ = true;
     } else if (type == 'S') {
-      util::ByteReader r(body);
-      auto name = r.cstring();
-      auto value = r.cstring();
-      if (name && value) parameters_.set(*name, *value);
+      if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
     } else if (type == 'Z') {
       if (ready_owed_ > 0) --ready_owed_;
       last_status_ = body.empty() ? 'I' : static_cast<char>(body[0]);

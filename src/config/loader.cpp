@@ -105,12 +105,15 @@ std::string unescape(std::string_view text) {
   return plain;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 // The ini_reader inih pulls lines from. It walks the source text (and %include files) one
 // logical line at a time, keeps file:line for the handler, handles what PgBouncer's format needs
-// and inih does not, and hands inih only clean `[section]` and `key = value` lines. A line longer
-// than inih's fixed buffer goes in as indented continuation pieces that the handler rejoins.
+// and inih does not, and hands inih only clean `[section]` and `key = value` lines. Lines go in
+// without their indentation, since PgBouncer has no continuation lines; the only indented lines
+// inih sees are the pieces of a line longer than its fixed buffer, which the handler rejoins.
 class LineFeeder {
  public:
   explicit LineFeeder(std::vector<Event>& events) : events_(events) {}
@@ -195,9 +198,9 @@ class LineFeeder {
       std::string section = to_lower(trim(std::string_view(line).substr(1, line.size() - 2)));
       if (section != "pooler" && section != "pgbouncer" && section != "databases" &&
           section != "users" && section != "peers") {
-        events_.emplace_back(make_diagnostic(Severity::kWarning, location_, "",
-                                             "unknown section [" + section +
-                                                 "]; its lines are ignored"));
+        events_.emplace_back(
+            make_diagnostic(Severity::kWarning, location_, "",
+                            "unknown section [" + section + "]; its lines are ignored"));
       }
       split_into_pieces("[" + escape_for_inih(section) + "]", std::string::npos, size);
       return;
@@ -235,7 +238,8 @@ class LineFeeder {
 
   // inih reads into a buffer of `size` bytes (200 in Debian's build): a longer line is cut into
   // pieces at points between two non-blank characters (inih trims each piece), the later ones
-  // indented so inih passes them on as continuations of the same key.
+  // indented so inih passes them on as continuations of the same key (inih's default
+  // ini_allow_multiline, which nothing in pooler changes).
   void split_into_pieces(const std::string& line, std::size_t equals, int size) {
     const std::size_t first_cap = size > 8 ? static_cast<std::size_t>(size) - 2 : 0;
     const std::size_t later_cap = first_cap > 2 ? first_cap - 2 : 0;
@@ -321,10 +325,12 @@ util::Result<std::string> unquote_name(std::string_view text) {
 }
 
 // libpq's conninfo syntax: `key=value` pairs split by blanks; a value may be single-quoted with
-// \' or '' for a quote; a backslash escapes the next character. Messages never quote values.
+// \' or '' for a quote; a backslash escapes the next character. Messages name keys only: a stray
+// word is likely the rest of an unquoted password.
 util::Result<std::vector<std::pair<std::string, std::string>>> parse_conninfo(
     std::string_view text) {
   std::vector<std::pair<std::string, std::string>> pairs;
+  std::string previous_key;
   std::size_t pos = 0;
   auto skip_blanks = [&] {
     while (pos < text.size() && is_space(text[pos])) {
@@ -343,7 +349,11 @@ util::Result<std::vector<std::pair<std::string, std::string>>> parse_conninfo(
     std::string key = to_lower(text.substr(key_start, pos - key_start));
     skip_blanks();
     if (pos >= text.size() || text[pos] != '=') {
-      return util::Error{"missing '=' after '" + key + "'"};
+      if (previous_key.empty()) {
+        return util::Error{"expected key=value pairs"};
+      }
+      return util::Error{"expected key=value after the value of '" + previous_key +
+                         "' (quote values that contain spaces)"};
     }
     ++pos;
     skip_blanks();
@@ -376,6 +386,7 @@ util::Result<std::vector<std::pair<std::string, std::string>>> parse_conninfo(
         value += c;
       }
     }
+    previous_key = key;
     pairs.emplace_back(std::move(key), std::move(value));
   }
 }
@@ -534,6 +545,13 @@ class Interpreter {
       fail(where_set("auth_type"), "auth_file",
            std::string("auth_file is required for auth_type=") + to_string(type));
     }
+    // Until TLS lands, a mode that promises encryption must not quietly admit plain text.
+    for (const auto& [key, mode] : {std::pair{"client_tls_sslmode", settings.client_tls_sslmode},
+                                     std::pair{"server_tls_sslmode", settings.server_tls_sslmode}}) {
+      if (mode != "disable" && mode != "allow" && mode != "prefer") {
+        fail(where_set(key), key, std::string(key) + "=" + mode + " needs TLS, not supported yet");
+      }
+    }
     if (settings.listen_addr.empty() && settings.unix_socket_dir.empty()) {
       const Location& where = where_set("listen_addr").line > 0 ? where_set("listen_addr")
                                                                 : where_set("unix_socket_dir");
@@ -568,7 +586,8 @@ class Interpreter {
       warn(raw.where, raw.key, "unknown setting; ignored");
       return;
     }
-    if (std::optional<std::string> problem = apply_setting(*row, result_.config.settings, raw.value)) {
+    if (std::optional<std::string> problem =
+            apply_setting(*row, result_.config.settings, raw.value)) {
       fail(raw.where, std::string(row->key), *problem);
       return;
     }
@@ -674,7 +693,8 @@ LoadResult parse(const std::string& text, const std::string& file, Location* aut
 }
 
 // Reads one "quoted" field of an auth_file line at `pos`; "" inside is a quote.
-std::optional<std::string> read_quoted(std::string_view line, std::size_t& pos, bool& unterminated) {
+std::optional<std::string> read_quoted(std::string_view line, std::size_t& pos,
+                                       bool& unterminated) {
   unterminated = false;
   if (pos >= line.size() || line[pos] != '"') {
     return std::nullopt;
@@ -696,8 +716,9 @@ std::optional<std::string> read_quoted(std::string_view line, std::size_t& pos, 
 }
 
 bool is_base64(std::string_view text) {
-  return !text.empty() && text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                 "0123456789+/=") == std::string_view::npos;
+  return !text.empty() && text.find_first_not_of(
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789+/=") == std::string_view::npos;
 }
 
 // SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, all keys base64.
@@ -729,8 +750,8 @@ LoadResult load_config_file(const std::string& path) {
   if (!text) {
     LoadResult result;
     result.config.path = path;
-    result.diagnostics.push_back(Diagnostic{Severity::kError, path, 0, "",
-                                            "cannot read config file: " + text.error()});
+    result.diagnostics.push_back(
+        Diagnostic{Severity::kError, path, 0, "", "cannot read config file: " + text.error()});
     return result;
   }
   Location auth_file_at;
@@ -739,9 +760,9 @@ LoadResult load_config_file(const std::string& path) {
   if (!auth_file.empty()) {
     util::Result<std::string> users = read_whole_file(auth_file);
     if (!users) {
-      result.diagnostics.push_back(make_diagnostic(
-          Severity::kError, auth_file_at, "auth_file",
-          "cannot read '" + auth_file + "': " + users.error()));
+      result.diagnostics.push_back(
+          make_diagnostic(Severity::kError, auth_file_at, "auth_file",
+                          "cannot read '" + auth_file + "': " + users.error()));
     } else {
       result.config.auth_users = parse_auth_file_text(*users, auth_file, result.diagnostics);
     }
@@ -750,8 +771,8 @@ LoadResult load_config_file(const std::string& path) {
 }
 
 std::map<std::string, UserSecret> parse_auth_file_text(const std::string& text,
-                                                        const std::string& file,
-                                                        std::vector<Diagnostic>& diagnostics) {
+                                                       const std::string& file,
+                                                       std::vector<Diagnostic>& diagnostics) {
   std::map<std::string, UserSecret> users;
   std::map<std::string, int> seen_at;
   int line_number = 0;
@@ -802,10 +823,10 @@ std::map<std::string, UserSecret> parse_auth_file_text(const std::string& text,
     }
     auto earlier = seen_at.find(*user);
     if (earlier != seen_at.end()) {
-      diagnostics.push_back(make_diagnostic(
-          Severity::kWarning, where, "",
-          "user \"" + *user + "\" listed again; this replaces line " +
-              std::to_string(earlier->second)));
+      diagnostics.push_back(make_diagnostic(Severity::kWarning, where, "",
+                                            "user \"" + *user +
+                                                "\" listed again; this replaces line " +
+                                                std::to_string(earlier->second)));
     }
     seen_at[*user] = line_number;
     users[*user] = UserSecret{*user, std::move(*secret)};

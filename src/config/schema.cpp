@@ -58,20 +58,19 @@ SettingRow list(std::string_view key, std::vector<std::string> Settings::*field,
   return SettingRow{key, ValueType::kList, default_text, reload, field, 0, 0, {}, false};
 }
 
-SettingRow choice(std::string_view key, std::string Settings::*field,
-                  std::string_view default_text, std::vector<std::string_view> choices) {
-  return SettingRow{key, ValueType::kEnum, default_text, kLive, field, 0, 0, std::move(choices),
-                    false};
+SettingRow choice(std::string_view key, std::string Settings::*field, std::string_view default_text,
+                  std::vector<std::string_view> choices) {
+  return SettingRow{key, ValueType::kEnum,   default_text, kLive, field, 0,
+                    0,   std::move(choices), false};
 }
 
 template <typename Enum>
-SettingRow enumeration(std::string_view key, Enum Settings::*field,
-                       std::string_view default_text) {
+SettingRow enumeration(std::string_view key, Enum Settings::*field, std::string_view default_text) {
   return SettingRow{key, ValueType::kEnum, default_text, kLive, field, 0, 0, {}, false};
 }
 
 const std::vector<std::string_view> kSslModes = {"disable", "allow",     "prefer",
-                                                  "require", "verify-ca", "verify-full"};
+                                                 "require", "verify-ca", "verify-full"};
 
 std::vector<SettingRow> build_rows() {
   using S = Settings;
@@ -272,12 +271,8 @@ std::optional<std::string> apply_setting(const SettingRow& row, Settings& settin
           [&](std::vector<std::string> Settings::*field) {
             return store(settings, field, util::Result(parse_list(text)));
           },
-          [&](PoolMode Settings::*field) {
-            return store(settings, field, parse_pool_mode(text));
-          },
-          [&](AuthType Settings::*field) {
-            return store(settings, field, parse_auth_type(text));
-          },
+          [&](PoolMode Settings::*field) { return store(settings, field, parse_pool_mode(text)); },
+          [&](AuthType Settings::*field) { return store(settings, field, parse_auth_type(text)); },
       },
       row.field);
 }

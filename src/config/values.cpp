@@ -35,8 +35,8 @@ util::Error range_error(std::int64_t min, std::int64_t max, std::string_view tex
                      ", got " + quoted(text)};
 }
 
-util::Result<std::int64_t> parse_int_base(std::string_view text, std::int64_t min,
-                                          std::int64_t max, int base, const char* expected) {
+util::Result<std::int64_t> parse_int_base(std::string_view text, std::int64_t min, std::int64_t max,
+                                          int base, const char* expected) {
   text = trim(text);
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);

@@ -16,6 +16,9 @@ using config::PoolMode;
 
 namespace {
 
+// Input a client may queue while it has no server before the pooler stops reading from it.
+constexpr std::size_t kMaxQueuedBytes = 64 * 1024;
+
 // Startup parameters that are not session settings to track or refuse.
 bool is_connection_parameter(std::string_view name) {
   return name == "user" || name == "database";
@@ -151,6 +154,13 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
       fail(ss::kProtocolViolation, "unsupported startup parameter: " + name);
       return;
     }
+  }
+  if (settings.application_name_add_host) {
+    // As PgBouncer: the client's address rides along in application_name for the server's logs.
+    const std::string* name = parameters_.get("application_name");
+    std::string where = peer_.is_unix ? "unix(" + std::to_string(peer_.port) + ")"
+                                      : peer_.addr + ":" + std::to_string(peer_.port);
+    parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
   }
   if (database_ == "pgbouncer" || database_ == "pooler") {
     fail(ss::kFeatureNotSupported, "the admin console is not available in this version");
@@ -301,6 +311,8 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
   } else if (!forward.empty()) {
     buffer_.append(reinterpret_cast<const char*>(forward.data()), forward.size());
     buffered_ready_owed_ += ready_owed;
+    // Bounds memory per waiting client; pausing only when needed saves two syscalls per wait.
+    if (buffer_.size() >= kMaxQueuedBytes) stream_->stop_reading();
   }
   if (terminate) {
     close("client close request");
@@ -311,8 +323,6 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
 
 void ClientConnection::request_server() {
   if (state_ == ClientState::kIdle) state_ = ClientState::kWaiting;
-  // Hold further input until a server takes what is queued: bounds memory per waiting client.
-  stream_->stop_reading();
   pool::ServerLease lease = pool_->acquire(*this);
   if (lease) use_server(std::move(lease));
 }

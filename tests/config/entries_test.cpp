@@ -135,12 +135,16 @@ TEST_CASE("a malformed entry never quotes the password") {
       "[databases]\n"
       "a = host=x password='hunter2-unterminated\n"
       "b = host=x password=hunter3 port=bad\n"
-      "c = host=x password=hunter4 junk\n");
+      "c = host=x password=hunter4 with blanksword\n"
+      "d = hunter5\n");
   std::string text = render(result.diagnostics);
-  REQUIRE(result.diagnostics.size() == 3);
+  REQUIRE(result.diagnostics.size() == 4);
   CHECK(text.find("hunter") == std::string::npos);
+  CHECK(text.find("blanksword") == std::string::npos);
   CHECK(result.diagnostics[0].message == "unterminated quoted value for 'password'");
-  CHECK(result.diagnostics[2].message == "missing '=' after 'junk'");
+  CHECK(result.diagnostics[2].message ==
+        "expected key=value after the value of 'password' (quote values that contain spaces)");
+  CHECK(result.diagnostics[3].message == "expected key=value pairs");
 }
 
 TEST_CASE("a database defined twice warns and the later definition wins") {
@@ -180,8 +184,7 @@ TEST_CASE("user entries carry per-user pool settings") {
 }
 
 TEST_CASE("a user entry rejects database-only parameters and bad durations") {
-  LoadResult result =
-      parse_with_base("[users]\nbob = host=10.0.0.1\ncarol = query_timeout=soon\n");
+  LoadResult result = parse_with_base("[users]\nbob = host=10.0.0.1\ncarol = query_timeout=soon\n");
   REQUIRE(result.diagnostics.size() == 2);
   CHECK(result.diagnostics[0].message == "unknown parameter 'host' in user entry");
   CHECK(result.diagnostics[1].key == "carol");

@@ -13,7 +13,8 @@ using testing::ScratchDir;
 
 TEST_CASE("load_config_file reads the config and its auth_file") {
   ScratchDir dir;
-  std::string users = dir.write("userlist.txt", "\"alice\" \"md5a3556571e93b0d20722ba62be61e8c2d\"\n");
+  std::string users =
+      dir.write("userlist.txt", "\"alice\" \"md5a3556571e93b0d20722ba62be61e8c2d\"\n");
   std::string ini = dir.write("pooler.ini", "[pooler]\nauth_type = md5\nauth_file = " + users +
                                                 "\n[databases]\napp = host=127.0.0.1\n");
   LoadResult result = load_config_file(ini);
@@ -36,8 +37,8 @@ TEST_CASE("an unreadable config file is an error naming it and the OS reason") {
 
 TEST_CASE("an unreadable auth_file is an error at the line that set it") {
   ScratchDir dir;
-  std::string ini = dir.write(
-      "pooler.ini", "[pooler]\nauth_type = scram-sha-256\n\nauth_file = " + dir.path("nope.txt") + "\n");
+  std::string ini = dir.write("pooler.ini", "[pooler]\nauth_type = scram-sha-256\n\nauth_file = " +
+                                                dir.path("nope.txt") + "\n");
   LoadResult result = load_config_file(ini);
   Diagnostic d = only(result.diagnostics);
   CHECK(d.severity == Severity::kError);
@@ -77,8 +78,8 @@ TEST_CASE("%include reads another file in place; its diagnostics name that file"
 
 TEST_CASE("a missing %include file is an error at the %include line") {
   ScratchDir dir;
-  std::string ini = dir.write("pooler.ini", "[pooler]\nauth_type = trust\n%include " +
-                                                dir.path("absent.ini") + "\n");
+  std::string ini = dir.write(
+      "pooler.ini", "[pooler]\nauth_type = trust\n%include " + dir.path("absent.ini") + "\n");
   Diagnostic d = only(load_config_file(ini).diagnostics);
   CHECK(d.file == ini);
   CHECK(d.line == 3);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "config_test_support.hpp"
+#include "pooler/config/values.hpp"
 
 namespace pooler::config {
 namespace {
@@ -75,8 +76,8 @@ TEST_CASE("a complete production-like config parses with no diagnostics") {
 }
 
 TEST_CASE("[pgbouncer] is accepted as the settings section") {
-  LoadResult result = parse_config_text("[pgbouncer]\nauth_type = trust\nlisten_port = 7000\n",
-                                        "bouncer.ini");
+  LoadResult result =
+      parse_config_text("[pgbouncer]\nauth_type = trust\nlisten_port = 7000\n", "bouncer.ini");
   INFO(render(result.diagnostics));
   CHECK(result.diagnostics.empty());
   CHECK(result.config.settings.listen_port == 7000);
@@ -119,8 +120,7 @@ TEST_CASE("a bad pool_mode is an error listing the modes") {
 }
 
 TEST_CASE("a negative pool size is an error") {
-  LoadResult result =
-      parse_config_text(std::string(kBase) + "default_pool_size = -5\n", "neg.ini");
+  LoadResult result = parse_config_text(std::string(kBase) + "default_pool_size = -5\n", "neg.ini");
   Diagnostic d = only(result.diagnostics);
   CHECK(d.key == "default_pool_size");
   CHECK(d.message == "must be at least 0, got '-5'");
@@ -136,13 +136,13 @@ TEST_CASE("every bad line is reported, not only the first") {
 }
 
 TEST_CASE("a semicolon inside a value is kept, as PgBouncer only has line comments") {
-  LoadResult result = parse_config_text(
-      std::string(kBase) +
-          "server_reset_query = DISCARD ALL;\n"
-          "server_check_query = select 1 ; select 2 # not a comment\n"
-          "; a comment line\n"
-          "# another comment line\n",
-      "semi.ini");
+  LoadResult result =
+      parse_config_text(std::string(kBase) +
+                            "server_reset_query = DISCARD ALL;\n"
+                            "server_check_query = select 1 ; select 2 # not a comment\n"
+                            "; a comment line\n"
+                            "# another comment line\n",
+                        "semi.ini");
   INFO(render(result.diagnostics));
   CHECK(result.diagnostics.empty());
   CHECK(result.config.settings.server_reset_query == "DISCARD ALL;");
@@ -251,8 +251,8 @@ TEST_CASE("auth types not supported yet are an error naming the type") {
 }
 
 TEST_CASE("nothing to listen on is an error") {
-  LoadResult result = parse_config_text(
-      std::string(kBase) + "listen_addr =\nunix_socket_dir =\n", "deaf.ini");
+  LoadResult result =
+      parse_config_text(std::string(kBase) + "listen_addr =\nunix_socket_dir =\n", "deaf.ini");
   Diagnostic d = only(result.diagnostics);
   CHECK(d.key == "listen_addr");
   CHECK(d.line == 3);
@@ -283,12 +283,6 @@ TEST_CASE("diagnostics format like a compiler's") {
                     Diagnostic{Severity::kError, "a", 2, "", ""}}));
   CHECK_FALSE(has_errors({Diagnostic{Severity::kWarning, "a", 1, "", ""}}));
 }
-
-}  // namespace
-}  // namespace pooler::config
-
-namespace pooler::config {
-namespace {
 
 // A fixed-seed generator: reproducible "random" input without <random>'s per-platform drift.
 class Lcg {
@@ -334,7 +328,10 @@ TEST_CASE("garbage input yields diagnostics, never a crash") {
     const std::size_t length = random.next() % 3000;
     for (std::size_t i = 0; i < length; ++i) {
       std::uint32_t pick = random.next() % 16;
-      text += pick == 0 ? '\n' : pick == 1 ? '=' : pick == 2 ? '[' : static_cast<char>(random.next());
+      text += pick == 0   ? '\n'
+              : pick == 1 ? '='
+              : pick == 2 ? '['
+                          : static_cast<char>(random.next());
     }
     LoadResult result = parse_config_text(text, "garbage.ini");
     std::vector<Diagnostic> diagnostics;

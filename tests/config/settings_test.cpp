@@ -55,9 +55,9 @@ TEST_CASE("keys are unique and lower case") {
 }
 
 TEST_CASE("PgBouncer's not-reloadable keys are restart-only, the rest live") {
-  for (std::string_view key : {"listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode",
-                               "pidfile", "user", "pkt_buf", "listen_backlog", "so_reuseport",
-                               "track_extra_parameters", "disable_pqexec"}) {
+  for (std::string_view key :
+       {"listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode", "pidfile", "user",
+        "pkt_buf", "listen_backlog", "so_reuseport", "track_extra_parameters", "disable_pqexec"}) {
     CAPTURE(key);
     REQUIRE(find_setting(key) != nullptr);
     CHECK_FALSE(find_setting(key)->reloadable());

@@ -46,7 +46,7 @@ struct Settings {
   int stats_period = 60;
   int max_prepared_statements = 200;
   int scram_iterations = 4096;
-  int peer_id = 0;                        // 0: no peering
+  int peer_id = 0;                         // 0: no peering
   std::string service_name = "pgbouncer";  // alias job_name
 
   // Auth
@@ -166,7 +166,7 @@ struct DatabaseEntry {
   std::string timezone;
   std::string application_name;
   std::string load_balance_hosts = "round-robin";  // or "disable"; matters when host is a list
-  int line = 0;  // where it was defined, for diagnostics
+  int line = 0;                                    // where it was defined, for diagnostics
 };
 
 // One [users] entry: `name = pool_mode=... max_user_connections=...`.

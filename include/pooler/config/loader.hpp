@@ -26,7 +26,7 @@ LoadResult load_config_file(const std::string& path);
 
 // Parses auth_file text (userlist.txt format) into entries, with diagnostics for bad lines.
 std::map<std::string, UserSecret> parse_auth_file_text(const std::string& text,
-                                                        const std::string& file,
-                                                        std::vector<Diagnostic>& diagnostics);
+                                                       const std::string& file,
+                                                       std::vector<Diagnostic>& diagnostics);
 
 }  // namespace pooler::config
