@@ -166,7 +166,10 @@ int App::run() {
   State& s = *state_;
   if (!s.listen()) return 1;
   if (!s.drop_privileges()) return 1;
-  s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.pools.tick(); });
+  s.janitor = std::make_unique<net::Timer>(s.loop, [&s] {
+    s.pools.tick();
+    s.clients->tick();
+  });
   s.janitor->start(kJanitorInterval);
   for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGQUIT}) {
     auto* sig = new uv_signal_t;

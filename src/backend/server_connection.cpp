@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pooler/net/defer.hpp"
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/md5_password.hpp"
 #include "pooler/protocol/message_builder.hpp"
@@ -194,7 +195,7 @@ bool ServerConnection::handle_login_message(char type, util::Bytes body) {
       login_failed(protocol::parse_error_fields(body));
       return false;
     case 'Z':
-      last_status_ = 'I';
+      note_ready('I');
       set_state(ServerState::kIdle);
       scram_.reset();
       owner_.on_server_ready(*this);
@@ -310,26 +311,81 @@ void ServerConnection::attach(ServerPeer& peer) {
 void ServerConnection::detach() { peer_ = nullptr; }
 
 void ServerConnection::send(util::Bytes data, int ready_owed) {
+  if (ready_owed_ == 0 && ready_owed > 0) {
+    busy_since_ = clock_.now();
+    timed_out_ = false;
+  }
   ready_owed_ += ready_owed;
   if (stream_) stream_->write(data);
 }
 
-void ServerConnection::run_internal(const std::string& sql, std::function<void(bool)> done) {
+void ServerConnection::note_ready(char status) {
+  if (ready_owed_ > 0) --ready_owed_;
+  last_status_ = status;
+  last_ready_at_ = clock_.now();
+}
+
+void ServerConnection::start_swallowing(std::function<void(bool)> done) {
   set_state(ServerState::kInternal);
   internal_done_ = std::move(done);
   internal_failed_ = false;
-  ready_owed_ += 1;
+}
+
+void ServerConnection::run_internal(const std::string& sql, std::function<void(bool)> done) {
+  start_swallowing(std::move(done));
   std::string out;
   protocol::append_query(out, sql);
-  write(out);
+  send(util::as_bytes(out), 1);
+}
+
+void ServerConnection::drain(std::function<void(bool)> done) {
+  // PostgreSQL signals a cancelled backend twice (its pid, then its process group); if the
+  // second signal lands after the first was handled, it cancels whatever runs next. A backend
+  // that waits idle for input discards such a stale cancel, so let it sit idle briefly.
+  static constexpr std::chrono::milliseconds kCancelSettle{20};
+  start_swallowing([this, done = std::move(done)](bool ok) {
+    if (state_ == ServerState::kClosed) {
+      done(false);
+      return;
+    }
+    settled_ = [done, ok] { done(ok); };
+    if (!settle_timer_) {
+      settle_timer_ = std::make_unique<net::Timer>(loop_, [this] {
+        auto settled = std::move(settled_);
+        if (settled && state_ != ServerState::kClosed) settled();
+      });
+    }
+    settle_timer_->start_once(kCancelSettle);
+  });
+  if (ready_owed_ == 0 && scanner_.at_boundary()) {
+    auto finish = std::move(internal_done_);
+    finish(last_status_ == 'I');
+  }
+}
+
+void ServerConnection::cancel_running_query() {
+  spdlog::debug("S-{:#x} {}/{} sending cancel request for backend {}", id_, target_.dbname,
+                target_.user, backend_pid_);
+  std::string out;
+  protocol::append_cancel_request(out, backend_pid_, backend_key_);
+  // The request goes on its own connection, as the protocol requires.
+  cancel_connect_ = net::connect_to(
+      loop_, target_.host, target_.port, false,
+      [out](std::unique_ptr<net::Stream> stream, const std::string& error) {
+        if (!stream) {
+          spdlog::warn("cannot send cancel request to server: {}", error);
+          return;
+        }
+        stream->write(out);
+        stream->close_after_flush();
+      });
 }
 
 void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
   bool ready_seen = false;
   bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
     if (type == 'Z') {
-      if (ready_owed_ > 0) --ready_owed_;
-      last_status_ = body.empty() ? 'I' : static_cast<char>(body[0]);
+      note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));
       ready_seen = true;
     } else if (type == 'S') {
       auto p = parse_parameter(body);
@@ -363,8 +419,7 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
     } else if (type == 'S') {
       if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
     } else if (type == 'Z') {
-      if (ready_owed_ > 0) --ready_owed_;
-      last_status_ = body.empty() ? 'I' : static_cast<char>(body[0]);
+      note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));
       if (ready_owed_ == 0) finished = true;
     }
     return true;

@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "pooler/frontend/cancel_forwarder.hpp"
 #include "pooler/frontend/client_registry.hpp"
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/message_builder.hpp"
@@ -61,7 +60,9 @@ ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net
       peer_(stream_->peer()),
       connected_at_(context.clock.now()),
       config_(context.config()),
-      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), "") {}
+      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), "") {
+  login_timeout_ = util::seconds_to_duration(config_->settings.client_login_timeout);
+}
 
 ClientConnection::~ClientConnection() {
   if (pool_ != nullptr) pool_->cancel_wait(*this);
@@ -238,6 +239,16 @@ void ClientConnection::authenticated() {
     }
   }
   authenticator_.reset();
+  const auto& settings = config_->settings;
+  const config::UserEntry* user_entry = config_->find_user(user_);
+  auto pick = [&](double global, const std::optional<double>& per_user) {
+    return util::seconds_to_duration(per_user ? *per_user : global);
+  };
+  idle_timeout_ = pick(settings.client_idle_timeout,
+                       user_entry ? user_entry->client_idle_timeout : std::nullopt);
+  idle_transaction_timeout_ =
+      pick(settings.idle_transaction_timeout,
+           user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
   context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
 
@@ -266,7 +277,12 @@ void ClientConnection::greet(const backend::ParameterSet& server_parameters) {
   protocol::append_ready_for_query(out, 'I');
   stream_->write(out);
   greeted_ = true;
+  enter_idle();
+}
+
+void ClientConnection::enter_idle() {
   state_ = ClientState::kIdle;
+  idle_since_ = context_.clock.now();
 }
 
 void ClientConnection::handle_query_bytes(util::Bytes data) {
@@ -322,6 +338,12 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
 }
 
 void ClientConnection::request_server() {
+  if (auto refused = pool_->refusal()) {
+    // The server is known to be down (server_login_retry): say so now rather than queue.
+    fail(refused->sqlstate.empty() ? ss::kConnectionFailure : refused->sqlstate.c_str(),
+         refused->message);
+    return;
+  }
   if (state_ == ClientState::kIdle) state_ = ClientState::kWaiting;
   pool::ServerLease lease = pool_->acquire(*this);
   if (lease) use_server(std::move(lease));
@@ -334,7 +356,9 @@ void ClientConnection::on_server_granted(pool::ServerLease lease) {
 
 void ClientConnection::use_server(pool::ServerLease lease) {
   server_ = std::move(lease);
+  spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
   server_->attach(*this);
+  idle_since_ = context_.clock.now();
   if (!greeted_) {
     greet(server_->parameters());
     if (pool_->settings().mode != PoolMode::kSession && buffer_.empty()) {
@@ -371,13 +395,14 @@ void ClientConnection::flush_pending_to_server() {
 
 void ClientConnection::release_server() {
   if (!server_) return;
+  spdlog::debug("{} released server S-{:#x}", prefix(), server_->id());
   server_->detach();
   if (scanner_.at_boundary() && !unsynced_) {
     server_.release();
   } else {
     server_.discard();
   }
-  state_ = ClientState::kIdle;
+  enter_idle();
 }
 
 void ClientConnection::on_server_bytes(util::Bytes data) {
@@ -409,6 +434,45 @@ void ClientConnection::on_server_lost(const std::string& reason) {
   fail(ss::kConnectionFailure, "server conn crashed? (" + reason + ")");
 }
 
+void ClientConnection::on_query_timeout() {
+  // The pool has cancelled the query; it takes the server back once it has finished.
+  server_.salvage();
+  fail(ss::kQueryCanceled, "query_timeout");
+}
+
+void ClientConnection::check_timeouts(util::TimePoint now) {
+  auto expired = [now](util::TimePoint since, util::Duration limit) {
+    return limit > util::Duration{} && now - since >= limit;
+  };
+  switch (state_) {
+    case ClientState::kStartup:
+    case ClientState::kAuth:
+      if (expired(connected_at_, login_timeout_)) {
+        fail(ss::kProtocolViolation, "client_login_timeout (server down or wrong password?)");
+      }
+      return;
+    case ClientState::kIdle:
+      if (expired(idle_since_, idle_timeout_)) fail(ss::kProtocolViolation, "client_idle_timeout");
+      return;
+    case ClientState::kActive: {
+      if (!server_ || server_->busy() || server_->state() != backend::ServerState::kActive) return;
+      util::TimePoint since = std::max(idle_since_, server_->last_ready_at());
+      if (server_->transaction_status() == 'I') {
+        if (expired(since, idle_timeout_)) fail(ss::kProtocolViolation, "client_idle_timeout");
+      } else if (expired(since, idle_transaction_timeout_)) {
+        // Roll the server back and reuse it rather than lose a connection to an idle client.
+        server_.salvage();
+        fail(ss::kIdleInTransactionTimeout, "idle transaction timeout");
+      }
+      return;
+    }
+    case ClientState::kLoginWait:
+    case ClientState::kWaiting:
+    case ClientState::kClosed:
+      return;
+  }
+}
+
 void ClientConnection::on_server_drained() {
   if (state_ == ClientState::kActive && buffer_.empty()) stream_->start_reading();
 }
@@ -423,10 +487,7 @@ void ClientConnection::on_wait_failed(const std::string& sqlstate, const std::st
 }
 
 void ClientConnection::cancel_current_query() {
-  if (!server_) return;
-  const auto& target = server_->target();
-  forward_cancel(context_.loop, target.host, target.port, server_->backend_pid(),
-                 server_->backend_key());
+  if (server_) server_->cancel_running_query();
 }
 
 void ClientConnection::on_disconnect(int status) {

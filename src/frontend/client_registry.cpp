@@ -1,6 +1,8 @@
 // Client ownership, retirement and cancel-key lookup.
 #include "pooler/frontend/client_registry.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "pooler/protocol/sqlstate.hpp"
 #include "pooler/util/secure.hpp"
 
@@ -35,13 +37,27 @@ void ClientRegistry::register_cancel_key(ClientConnection& client, std::int32_t&
 
 void ClientRegistry::cancel(std::int32_t pid, std::int32_t key) {
   auto it = by_cancel_pid_.find(pid);
-  if (it == by_cancel_pid_.end()) return;
+  if (it == by_cancel_pid_.end()) {
+    spdlog::debug("cancel request for unknown key ignored");
+    return;
+  }
   std::int32_t expected = it->second->cancel_key();
   if (!util::constant_time_equal({reinterpret_cast<const char*>(&key), sizeof key},
                                  {reinterpret_cast<const char*>(&expected), sizeof expected})) {
+    spdlog::debug("cancel request with a wrong key ignored");
     return;
   }
+  spdlog::debug("C-{:#x} cancel request forwarded", it->second->id());
   it->second->cancel_current_query();
+}
+
+void ClientRegistry::tick() {
+  // Copy first: a client that times out retires itself, which changes the map.
+  std::vector<ClientConnection*> clients;
+  clients.reserve(clients_.size());
+  for (auto& [ptr, client] : clients_) clients.push_back(ptr);
+  auto now = context_.clock.now();
+  for (ClientConnection* client : clients) client->check_timeouts(now);
 }
 
 void ClientRegistry::close_all() {

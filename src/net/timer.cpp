@@ -31,6 +31,16 @@ void Timer::start(std::chrono::milliseconds interval) {
       ms, ms);
 }
 
+void Timer::start_once(std::chrono::milliseconds delay) {
+  uv_timer_start(
+      &impl_->timer,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Impl*>(t->data);
+        if (self->on_tick) self->on_tick();
+      },
+      static_cast<std::uint64_t>(delay.count()), 0);
+}
+
 void Timer::stop() { uv_timer_stop(&impl_->timer); }
 
 }  // namespace pooler::net

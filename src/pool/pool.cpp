@@ -12,13 +12,21 @@ namespace pooler::pool {
 using backend::ServerConnection;
 using backend::ServerState;
 
-void ServerLease::release() {
-  if (server_ != nullptr) std::exchange(pool_, nullptr)->release(*std::exchange(server_, nullptr), true);
+namespace {
+
+void give_back(Pool*& pool, ServerConnection*& server, Pool::Disposition disposition) {
+  if (server != nullptr) {
+    std::exchange(pool, nullptr)->release(*std::exchange(server, nullptr), disposition);
+  }
 }
 
-void ServerLease::discard() {
-  if (server_ != nullptr) std::exchange(pool_, nullptr)->release(*std::exchange(server_, nullptr), false);
-}
+}  // namespace
+
+void ServerLease::release() { give_back(pool_, server_, Pool::Disposition::kReuse); }
+
+void ServerLease::discard() { give_back(pool_, server_, Pool::Disposition::kClose); }
+
+void ServerLease::salvage() { give_back(pool_, server_, Pool::Disposition::kSalvage); }
 
 Pool::Pool(PoolContext& context, PoolKey key, PoolSettings settings, backend::ServerTarget target,
            ConnectionBudget& database_budget, ConnectionBudget& user_budget)
@@ -71,23 +79,56 @@ util::Duration Pool::longest_wait() const {
   return front == nullptr ? util::Duration{} : context_.clock.now() - front->since;
 }
 
+std::optional<protocol::ErrorFields> Pool::refusal() const {
+  if (!last_login_error_ || context_.clock.now() >= login_retry_after_) return std::nullopt;
+  if (!idle_.empty() || counts().total() > 0) return std::nullopt;
+  return last_login_error_;
+}
+
 ServerLease Pool::acquire(Waiter& waiter) {
+  auto now = context_.clock.now();
   while (!idle_.empty()) {
     ServerConnection* server = idle_.back();
     idle_.pop_back();
     if (server->state() != ServerState::kIdle) continue;
+    if (now - server->state_since() >= settings_.server_check_delay) {
+      // Idle long enough to have died unnoticed: check it, and serve the queue when it answers.
+      waiters_.push(waiter, now);
+      check_then_serve(*server);
+      return {};
+    }
     server->set_state(ServerState::kActive);
     return ServerLease(*this, *server);
   }
-  waiters_.push(waiter, context_.clock.now());
+  waiters_.push(waiter, now);
   serve_waiters();
   return {};
 }
 
+void Pool::check_then_serve(ServerConnection& server) {
+  server.run_internal(settings_.server_check_query, [this, &server](bool ok) {
+    if (ok) {
+      on_server_ready(server);
+    } else {
+      close_server(server, "server check query failed");
+    }
+  });
+}
+
 void Pool::cancel_wait(Waiter& waiter) { waiters_.remove(waiter); }
 
+int Pool::size_limit() const {
+  // The reserve opens only for a client that has waited reserve_pool_timeout.
+  const auto* front = waiters_.front();
+  bool reserve = settings_.reserve_pool_size > 0 && front != nullptr &&
+                 context_.clock.now() - front->since >= settings_.reserve_pool_timeout;
+  return settings_.pool_size + (reserve ? settings_.reserve_pool_size : 0);
+}
+
 void Pool::serve_waiters() {
-  int n = servers_to_open(counts(), settings_.pool_size, database_budget_, user_budget_);
+  // After a failed login, let PostgreSQL recover for server_login_retry before trying again.
+  if (last_login_error_ && context_.clock.now() < login_retry_after_) return;
+  int n = servers_to_open(counts(), size_limit(), database_budget_, user_budget_);
   for (int i = 0; i < n; ++i) open_server();
 }
 
@@ -102,15 +143,48 @@ void Pool::open_server() {
   raw->connect();
 }
 
-void Pool::release(ServerConnection& server, bool reusable) {
+void Pool::release(ServerConnection& server, Disposition disposition) {
   server.detach();
-  if (!reusable || !server.clean() || server.state() == ServerState::kClosed) {
-    close_server(server, reusable ? "client released a server that is not idle"
-                                  : "client close request");
+  if (server.state() == ServerState::kClosed || disposition == Disposition::kClose) {
+    close_server(server, "client close request");
     return;
   }
+  if (disposition == Disposition::kSalvage) {
+    salvage(server);
+    return;
+  }
+  if (!server.clean()) {
+    close_server(server, "client released a server that is not idle");
+    return;
+  }
+  reuse(server);
+}
+
+void Pool::salvage(ServerConnection& server) {
+  server.drain([this, &server](bool) {
+    if (server.state() == ServerState::kClosed) return;  // it died; already dropped
+    if (server.clean()) {
+      reuse(server);
+      return;
+    }
+    // Left inside a (failed) transaction: roll it back so the next client starts clean.
+    server.run_internal("ROLLBACK", [this, &server](bool rolled_back) {
+      if (rolled_back) {
+        reuse(server);
+      } else {
+        close_server(server, "rollback after cancel failed");
+      }
+    });
+  });
+}
+
+void Pool::reuse(ServerConnection& server) {
   if (expired(server)) {
     close_server(server, "server lifetime over");
+    return;
+  }
+  if (counts().total() > settings_.pool_size && waiters_.empty()) {
+    close_server(server, "reserve server no longer needed");
     return;
   }
   bool reset = settings_.mode == config::PoolMode::kSession || settings_.reset_query_always;
@@ -129,6 +203,7 @@ void Pool::release(ServerConnection& server, bool reusable) {
 
 void Pool::on_server_ready(ServerConnection& server) {
   if (!welcome_) welcome_ = server.parameters();
+  last_login_error_.reset();
   if (auto entry = waiters_.pop()) {
     server.set_state(ServerState::kActive);
     entry->waiter->on_server_granted(ServerLease(*this, server));
@@ -146,6 +221,8 @@ void Pool::make_idle(ServerConnection& server) {
 void Pool::on_server_login_failed(ServerConnection& server, const protocol::ErrorFields& error) {
   spdlog::warn("S-{:#x} {}/{} server login failed: {}", server.id(), key_.database, key_.user,
                error.message);
+  last_login_error_ = error;
+  login_retry_after_ = context_.clock.now() + settings_.server_login_retry;
   drop(server);
   // The clients waiting here would only meet the same failure: tell them what the server said.
   std::string sqlstate = error.sqlstate.empty() ? protocol::sqlstate::kConnectionFailure
@@ -184,6 +261,14 @@ bool Pool::expired(const ServerConnection& server) const {
          context_.clock.now() - server.connected_at() >= settings_.server_lifetime;
 }
 
+void Pool::enforce_query_timeout(ServerConnection& server) {
+  server.mark_timed_out();
+  spdlog::warn("S-{:#x} {}/{} query_timeout: cancelling the running query", server.id(),
+               key_.database, key_.user);
+  server.cancel_running_query();
+  if (backend::ServerPeer* peer = server.peer()) peer->on_query_timeout();
+}
+
 void Pool::tick() {
   auto now = context_.clock.now();
   if (settings_.query_wait_timeout > util::Duration{}) {
@@ -193,28 +278,62 @@ void Pool::tick() {
       entry->waiter->on_wait_failed(protocol::sqlstate::kProtocolViolation, "query_wait_timeout");
     }
   }
-  std::vector<ServerConnection*> to_close;
+  auto positive = [](util::Duration d) { return d > util::Duration{}; };
+  std::vector<ServerConnection*> timed_out;
+  std::vector<std::pair<ServerConnection*, const char*>> to_close;
+  int total = static_cast<int>(servers_.size());
   for (auto& [ptr, server] : servers_) {
-    auto age_in_state = now - server->state_since();
-    bool opening = server->state() == ServerState::kConnecting ||
-                   server->state() == ServerState::kLogin;
-    if (opening && settings_.server_connect_timeout > util::Duration{} &&
-        age_in_state >= settings_.server_connect_timeout) {
-      to_close.push_back(ptr);
-    } else if (server->state() == ServerState::kIdle &&
-               ((settings_.server_idle_timeout > util::Duration{} &&
-                 age_in_state >= settings_.server_idle_timeout) ||
-                expired(*server))) {
-      to_close.push_back(ptr);
+    auto in_state = now - server->state_since();
+    switch (server->state()) {
+      case ServerState::kConnecting:
+      case ServerState::kLogin:
+        if (positive(settings_.server_connect_timeout) &&
+            in_state >= settings_.server_connect_timeout) {
+          to_close.emplace_back(ptr, "server_connect_timeout");
+        }
+        break;
+      case ServerState::kIdle:
+        if (total > settings_.min_pool_size &&
+            ((positive(settings_.server_idle_timeout) &&
+              in_state >= settings_.server_idle_timeout) ||
+             expired(*server))) {
+          to_close.emplace_back(ptr, "server idle timeout or lifetime");
+          --total;
+        }
+        break;
+      case ServerState::kActive:
+        if (positive(settings_.query_timeout) && server->busy() && !server->timed_out() &&
+            now - server->busy_since() >= settings_.query_timeout) {
+          timed_out.push_back(ptr);
+        }
+        break;
+      case ServerState::kInternal:
+        if (positive(settings_.cancel_wait_timeout) &&
+            in_state >= settings_.cancel_wait_timeout) {
+          to_close.emplace_back(ptr, "server did not answer in time (cancel_wait_timeout)");
+        }
+        break;
+      case ServerState::kClosed:
+        break;
     }
   }
-  for (ServerConnection* server : to_close) {
-    if (server->state() == ServerState::kIdle) {
-      close_server(*server, "server idle timeout or lifetime");
-    } else {
+  for (ServerConnection* server : timed_out) enforce_query_timeout(*server);
+  for (auto [server, reason] : to_close) {
+    if (servers_.count(server) == 0) continue;
+    if (server->state() == ServerState::kConnecting || server->state() == ServerState::kLogin) {
       server->close();
       on_server_login_failed(*server, {"FATAL", protocol::sqlstate::kConnectionFailure,
-                                       "pooler cannot connect to server: server_connect_timeout"});
+                                       "pooler cannot connect to server: " + std::string(reason)});
+    } else {
+      close_server(*server, reason);
+    }
+  }
+  serve_waiters();
+  // min_pool_size: keep that many servers open and warm, refilled after failures.
+  if (!(last_login_error_ && now < login_retry_after_)) {
+    int missing = settings_.min_pool_size - counts().total();
+    for (int i = 0; i < missing && database_budget_.can_take() && user_budget_.can_take(); ++i) {
+      open_server();
     }
   }
 }

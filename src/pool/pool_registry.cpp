@@ -38,6 +38,20 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
   p.server_lifetime = util::seconds_to_duration(
       database.server_lifetime ? *database.server_lifetime : s.server_lifetime);
   p.server_idle_timeout = util::seconds_to_duration(s.server_idle_timeout);
+  double query_timeout = s.query_timeout;
+  if (user_entry != nullptr && user_entry->query_timeout) query_timeout = *user_entry->query_timeout;
+  p.query_timeout = util::seconds_to_duration(query_timeout);
+  p.server_login_retry = util::seconds_to_duration(s.server_login_retry);
+  p.server_check_delay = util::seconds_to_duration(s.server_check_delay);
+  p.server_check_query = s.server_check_query;
+  p.cancel_wait_timeout = util::seconds_to_duration(s.cancel_wait_timeout);
+  p.min_pool_size = database.min_pool_size ? *database.min_pool_size : s.min_pool_size;
+  p.reserve_pool_size = s.reserve_pool_size;
+  if (database.reserve_pool_size) p.reserve_pool_size = *database.reserve_pool_size;
+  if (user_entry != nullptr && user_entry->reserve_pool_size) {
+    p.reserve_pool_size = *user_entry->reserve_pool_size;
+  }
+  p.reserve_pool_timeout = util::seconds_to_duration(s.reserve_pool_timeout);
   return p;
 }
 

@@ -13,6 +13,7 @@
 #include "pooler/backend/parameter_set.hpp"
 #include "pooler/net/connector.hpp"
 #include "pooler/net/stream.hpp"
+#include "pooler/net/timer.hpp"
 #include "pooler/protocol/error_fields.hpp"
 #include "pooler/protocol/message_scanner.hpp"
 #include "pooler/protocol/scram.hpp"
@@ -66,6 +67,8 @@ class ServerPeer {
   virtual void on_server_parameter(std::string_view name, std::string_view value) = 0;
   virtual void on_server_lost(const std::string& reason) = 0;
   virtual void on_server_drained() = 0;
+  // query_timeout expired for the running request; a cancel has been sent.
+  virtual void on_query_timeout() = 0;
 };
 
 class ServerConnection final : public net::StreamHandler {
@@ -83,13 +86,29 @@ class ServerConnection final : public net::StreamHandler {
   // Lease side.
   void attach(ServerPeer& peer);
   void detach();
+  ServerPeer* peer() const { return peer_; }
   // Forwards client bytes; `ready_owed` counts the Sync/Query/FunctionCall messages in them.
   void send(util::Bytes data, int ready_owed);
   // Runs a statement of the pooler's own whose results are swallowed; `done(ok)` follows its
   // ReadyForQuery. While it runs the peer sees nothing.
   void run_internal(const std::string& sql, std::function<void(bool ok)> done);
+  // Swallows what the server still owes (after a cancel, with no client left) and calls
+  // `done(ok)` once it is idle again and has sat idle for a moment; ok is false if it ended
+  // inside a transaction or failed.
+  void drain(std::function<void(bool ok)> done);
+  // Sends a CancelRequest for whatever this server is running, on a separate connection.
+  void cancel_running_query();
   // True when nothing is owed and the last ReadyForQuery said idle: safe to hand to another.
   bool clean() const { return ready_owed_ == 0 && last_status_ == 'I' && scanner_.at_boundary(); }
+  // A request is in flight: since when (for query_timeout).
+  bool busy() const { return ready_owed_ > 0; }
+  util::TimePoint busy_since() const { return busy_since_; }
+  // The last ReadyForQuery: its status and when it came (for idle_transaction_timeout).
+  char transaction_status() const { return last_status_; }
+  util::TimePoint last_ready_at() const { return last_ready_at_; }
+  // query_timeout already hit the current request (so the janitor acts only once).
+  bool timed_out() const { return timed_out_; }
+  void mark_timed_out() { timed_out_ = true; }
 
   void pause_reading();
   void resume_reading();
@@ -118,6 +137,8 @@ class ServerConnection final : public net::StreamHandler {
   void handle_forwarding_bytes(util::Bytes data);
   void handle_internal_bytes(util::Bytes data);
   void login_failed(protocol::ErrorFields error);
+  void note_ready(char status);
+  void start_swallowing(std::function<void(bool)> done);
   void lost(const std::string& reason);
   void write(const std::string& bytes);
 
@@ -130,6 +151,7 @@ class ServerConnection final : public net::StreamHandler {
   util::TimePoint state_since_;
   util::TimePoint connected_at_;
   std::unique_ptr<net::PendingConnect> pending_connect_;
+  std::unique_ptr<net::PendingConnect> cancel_connect_;
   std::unique_ptr<net::Stream> stream_;
   std::string login_buffer_;
   std::unique_ptr<protocol::ScramClientSession> scram_;
@@ -140,7 +162,12 @@ class ServerConnection final : public net::StreamHandler {
   protocol::MessageScanner scanner_;
   int ready_owed_ = 0;
   char last_status_ = 'I';
+  util::TimePoint busy_since_;
+  util::TimePoint last_ready_at_;
+  bool timed_out_ = false;
   std::function<void(bool)> internal_done_;
+  std::unique_ptr<net::Timer> settle_timer_;  // created on first use, reused after
+  std::function<void()> settled_;
   bool internal_failed_ = false;
 };
 

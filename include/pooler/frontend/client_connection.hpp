@@ -42,6 +42,9 @@ class ClientConnection final : public net::StreamHandler,
   void fail(const char* sqlstate, const std::string& message);
   // A CancelRequest named this client: forward it to the server it is using, if any.
   void cancel_current_query();
+  // The janitor's visit: enforces client_login_timeout, client_idle_timeout and
+  // idle_transaction_timeout.
+  void check_timeouts(util::TimePoint now);
 
   std::uint64_t id() const { return id_; }
   std::int32_t cancel_pid() const { return cancel_pid_; }
@@ -58,6 +61,7 @@ class ClientConnection final : public net::StreamHandler,
   void on_server_parameter(std::string_view name, std::string_view value) override;
   void on_server_lost(const std::string& reason) override;
   void on_server_drained() override;
+  void on_query_timeout() override;
   // pool::Waiter
   void on_server_granted(pool::ServerLease lease) override;
   void on_wait_failed(const std::string& sqlstate, const std::string& message) override;
@@ -74,6 +78,7 @@ class ClientConnection final : public net::StreamHandler,
   void flush_pending_to_server();
   void release_server();
   void close(const std::string& reason);
+  void enter_idle();
   std::string prefix() const;
 
   FrontendContext& context_;
@@ -82,6 +87,10 @@ class ClientConnection final : public net::StreamHandler,
   ClientState state_ = ClientState::kStartup;
   net::PeerInfo peer_;
   util::TimePoint connected_at_;
+  util::TimePoint idle_since_;    // when it last had nothing to do (kIdle or kActive)
+  util::Duration login_timeout_{};
+  util::Duration idle_timeout_{};
+  util::Duration idle_transaction_timeout_{};
   std::string buffer_;  // startup and auth: bytes not yet framed; later: bytes for the server
   int buffered_ready_owed_ = 0;
   std::string database_;

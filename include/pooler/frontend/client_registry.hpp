@@ -27,6 +27,8 @@ class ClientRegistry {
   void cancel(std::int32_t pid, std::int32_t key);
 
   std::size_t size() const { return clients_.size(); }
+  // The janitor's walk: each client checks its own timeouts.
+  void tick();
   void close_all();
 
  private:

@@ -1,4 +1,5 @@
-// Timer: a repeating libuv timer owned by one object (the janitor), closed on destruction.
+// Timer: a libuv timer owned by one object, closed on destruction (so its callback can never
+// outlive the owner).
 #pragma once
 
 #include <chrono>
@@ -16,6 +17,7 @@ class Timer {
   Timer& operator=(const Timer&) = delete;
 
   void start(std::chrono::milliseconds interval);
+  void start_once(std::chrono::milliseconds delay);
   void stop();
 
  private:

@@ -36,6 +36,14 @@ struct PoolSettings {
   util::Duration server_connect_timeout{};  // zero: no limit
   util::Duration server_lifetime{};         // zero: no limit
   util::Duration server_idle_timeout{};     // zero: no limit
+  util::Duration query_timeout{};           // zero: no limit
+  util::Duration server_login_retry{};      // pause after a failed server login
+  util::Duration server_check_delay{};      // idle longer than this: check before use
+  std::string server_check_query;           // empty: the empty query
+  util::Duration cancel_wait_timeout{};     // a cancelled server must be idle again by then
+  int min_pool_size = 0;
+  int reserve_pool_size = 0;
+  util::Duration reserve_pool_timeout{};
 };
 
 // Loop-wide services every pool uses.
@@ -60,8 +68,17 @@ class Pool final : public backend::ServerOwner {
   // on_server_granted or on_wait_failed later, never from inside this call).
   ServerLease acquire(Waiter& waiter);
   void cancel_wait(Waiter& waiter);
+  // The login error to give a client at once while server_login_retry says the server is down
+  // and no server is there to use; nullopt when the client should just wait.
+  std::optional<protocol::ErrorFields> refusal() const;
+
+  enum class Disposition {
+    kReuse,    // clean: back to the pool (after the reset query when the mode needs it)
+    kSalvage,  // mid-request after a cancel: swallow the rest, roll back, then reuse
+    kClose,
+  };
   // Called by ServerLease.
-  void release(backend::ServerConnection& server, bool reusable);
+  void release(backend::ServerConnection& server, Disposition disposition);
 
   // Timeouts and eviction; called by the janitor.
   void tick();
@@ -85,6 +102,11 @@ class Pool final : public backend::ServerOwner {
  private:
   void open_server();
   void make_idle(backend::ServerConnection& server);
+  void reuse(backend::ServerConnection& server);
+  void salvage(backend::ServerConnection& server);
+  void check_then_serve(backend::ServerConnection& server);
+  int size_limit() const;
+  void enforce_query_timeout(backend::ServerConnection& server);
   void close_server(backend::ServerConnection& server, const std::string& reason);
   void drop(backend::ServerConnection& server);
   bool expired(const backend::ServerConnection& server) const;
@@ -100,6 +122,8 @@ class Pool final : public backend::ServerOwner {
   std::vector<backend::ServerConnection*> idle_;  // a stack: the warmest server is reused first
   WaitQueue waiters_;
   std::optional<backend::ParameterSet> welcome_;
+  std::optional<protocol::ErrorFields> last_login_error_;
+  util::TimePoint login_retry_after_{};
 };
 
 }  // namespace pooler::pool

@@ -39,6 +39,8 @@ class ServerLease {
   void release();
   // Closed: its state cannot be trusted.
   void discard();
+  // Its request was cancelled: the pool waits for the server to finish, rolls back, reuses it.
+  void salvage();
   // The server died on its own; the pool already dropped it.
   void forget() { server_ = nullptr; }
 

@@ -16,5 +16,6 @@ inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kInternalError = "XX000";
 inline constexpr const char* kSyntaxError = "42601";
 inline constexpr const char* kInsufficientPrivilege = "42501";
+inline constexpr const char* kIdleInTransactionTimeout = "25P03";
 
 }  // namespace pooler::protocol::sqlstate
