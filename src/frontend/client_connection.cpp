@@ -131,6 +131,11 @@ void ClientConnection::handle_startup_bytes() {
 
 void ClientConnection::handle_startup_message(const protocol::StartupMessage& message) {
   const auto& settings = config_->settings;
+  if (message.requested_minor > 0 || !message.protocol_options.empty()) {
+    std::string out;
+    protocol::append_negotiate_protocol_version(out, 0, message.protocol_options);
+    stream_->write(out);
+  }
   if (const std::string* user = message.find("user")) user_ = *user;
   const std::string* database = message.find("database");
   database_ = database != nullptr && !database->empty() ? *database : user_;

@@ -100,6 +100,16 @@ void append_ready_for_query(std::string& out, char status) {
   finish(out, at);
 }
 
+void append_negotiate_protocol_version(std::string& out, int newest_minor,
+                                       const std::vector<std::string>& unsupported_options) {
+  auto at = begin(out, 'v');
+  util::ByteWriter w(out);
+  w.i32(newest_minor);
+  w.i32(static_cast<std::int32_t>(unsupported_options.size()));
+  for (const auto& option : unsupported_options) w.cstring(option);
+  finish(out, at);
+}
+
 void append_startup(std::string& out,
                     const std::vector<std::pair<std::string, std::string>>& parameters) {
   std::size_t at = out.size();

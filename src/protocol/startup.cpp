@@ -28,20 +28,25 @@ StartupPacket parse_startup(util::Bytes body) {
     }
     return CancelRequest{*pid, *key};
   }
-  if (*code != kProtocolVersion3) {
-    auto major = static_cast<std::uint32_t>(*code) >> 16;
+  auto major = static_cast<std::uint32_t>(*code) >> 16;
+  if (major != 3) {
     auto minor = static_cast<std::uint32_t>(*code) & 0xffff;
     return BadStartup{sqlstate::kFeatureNotSupported,
                       "unsupported frontend protocol " + std::to_string(major) + "." +
                           std::to_string(minor) + ": server supports 3.0"};
   }
   StartupMessage message;
+  message.requested_minor = static_cast<int>(static_cast<std::uint32_t>(*code) & 0xffff);
   while (true) {
     auto name = r.cstring();
     if (!name) return BadStartup{sqlstate::kProtocolViolation, "invalid startup packet layout"};
     if (name->empty()) break;
     auto value = r.cstring();
     if (!value) return BadStartup{sqlstate::kProtocolViolation, "invalid startup packet layout"};
+    if (name->starts_with("_pq_.")) {
+      message.protocol_options.emplace_back(*name);
+      continue;
+    }
     message.parameters.emplace_back(std::string(*name), std::string(*value));
   }
   if (r.remaining() != 0) {

@@ -68,7 +68,7 @@ std::vector<Seen> expected_messages(std::string_view stream) {
   return out;
 }
 
-// Feeds `stream` cut at `cuts` (chunk sizes, repeated), recording each message with its offset
+// Feeds `stream` in chunks of `sizes` (repeated), recording each message with its offset
 // in the whole stream.
 std::vector<Seen> scan_in_chunks(std::string_view stream, const std::vector<std::size_t>& sizes) {
   MessageScanner scanner(kMaxPacket, kCaptured);
@@ -83,7 +83,9 @@ std::vector<Seen> scan_in_chunks(std::string_view stream, const std::vector<std:
           {type, std::string(pooler::util::as_chars(body)), pos + scanner.message_end()});
       return true;
     });
-    REQUIRE(ok);
+    if (!ok) {
+      FAIL("scan reported a malformed stream at offset " << pos);
+    }
     pos += n;
   }
   CHECK(scanner.at_boundary());

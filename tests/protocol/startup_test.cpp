@@ -120,6 +120,16 @@ TEST_CASE("protocol 4.0 is refused with feature_not_supported naming the version
   CHECK(bad.message.find("4.0") != std::string::npos);
 }
 
+TEST_CASE("a protocol 3.2 request is negotiated down to 3.0 rather than refused") {
+  auto packet = parse(body((3 << 16) | 2, "user\0alice\0_pq_.x\0y\0\0"sv));
+  REQUIRE(std::holds_alternative<StartupMessage>(packet));
+  const auto& message = std::get<StartupMessage>(packet);
+  CHECK(message.parameters.size() == 1);
+  CHECK(message.requested_minor == 2);
+  REQUIRE(message.protocol_options.size() == 1);
+  CHECK(message.protocol_options[0] == "_pq_.x");
+}
+
 TEST_CASE("an unknown protocol with the top bit set names its version without a sign") {
   auto packet = parse(body(static_cast<std::int32_t>(0xfffe0001u)));
   REQUIRE(std::holds_alternative<BadStartup>(packet));

@@ -32,6 +32,9 @@ void append_auth_sasl_final(std::string& out, std::string_view data);
 void append_parameter_status(std::string& out, std::string_view name, std::string_view value);
 void append_backend_key_data(std::string& out, std::int32_t pid, std::int32_t key);
 void append_ready_for_query(std::string& out, char status);
+// Tells a client asking for a newer 3.x minor version, or for protocol options, what is spoken.
+void append_negotiate_protocol_version(std::string& out, int newest_minor,
+                                       const std::vector<std::string>& unsupported_options);
 
 // Frontend -> PostgreSQL.
 void append_startup(std::string& out,

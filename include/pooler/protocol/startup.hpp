@@ -14,6 +14,10 @@ namespace pooler::protocol {
 
 struct StartupMessage {
   std::vector<std::pair<std::string, std::string>> parameters;  // in arrival order
+  // A 3.x client newer than 3.0, or one sending "_pq_." protocol options, is answered with
+  // NegotiateProtocolVersion (as PostgreSQL does) instead of being refused.
+  int requested_minor = 0;
+  std::vector<std::string> protocol_options;  // "_pq_.*" names, none of which are supported
   const std::string* find(std::string_view name) const;
 };
 struct SslRequest {};
