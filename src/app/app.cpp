@@ -3,6 +3,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <uv.h>
@@ -24,6 +25,22 @@ namespace {
 
 // The janitor's period: the resolution of every timeout.
 constexpr std::chrono::milliseconds kJanitorInterval{100};
+
+// Each client and server needs a descriptor: take the hard limit, and say so if even that is
+// short of max_client_conn (PgBouncer warns the same way).
+void raise_fd_limit(const config::Settings& settings) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  auto needed = static_cast<rlim_t>(settings.max_client_conn) + 100;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    spdlog::warn("file descriptor limit {} is below max_client_conn + servers ({}); raise LimitNOFILE",
+                 limit.rlim_cur, needed);
+  }
+}
 
 void notify_service(const char* state) {
 #ifdef POOLER_HAVE_SYSTEMD
@@ -58,8 +75,8 @@ struct App::State {
     auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
       if (stopping) return;
       if (stream->local().addr != "unix") {
-        net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()), config->settings.tcp_keepalive,
-                      config->settings.tcp_keepidle);
+        net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()),
+                      frontend::tcp_options(config->settings));
       }
       clients->accept(std::move(stream));
     };
@@ -164,6 +181,7 @@ App::~App() = default;
 
 int App::run() {
   State& s = *state_;
+  raise_fd_limit(s.config->settings);
   if (!s.listen()) return 1;
   if (!s.drop_privileges()) return 1;
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] {

@@ -85,7 +85,7 @@ void ServerConnection::set_state(ServerState state) {
 void ServerConnection::connect() {
   set_state(ServerState::kConnecting);
   pending_connect_ = net::connect_to(
-      loop_, target_.host, target_.port, target_.tcp_keepalive,
+      loop_, target_.host, target_.port, target_.tcp,
       [this](std::unique_ptr<net::Stream> stream, const std::string& error) {
         on_connected(std::move(stream), error);
       });
@@ -370,7 +370,7 @@ void ServerConnection::cancel_running_query() {
   protocol::append_cancel_request(out, backend_pid_, backend_key_);
   // The request goes on its own connection, as the protocol requires.
   cancel_connect_ = net::connect_to(
-      loop_, target_.host, target_.port, false,
+      loop_, target_.host, target_.port, target_.tcp,
       [out](std::unique_ptr<net::Stream> stream, const std::string& error) {
         if (!stream) {
           spdlog::warn("cannot send cancel request to server: {}", error);

@@ -228,7 +228,7 @@ void ClientConnection::authenticated() {
   target.port = database.port;
   target.dbname = database.dbname;
   target.user = server_user;
-  target.tcp_keepalive = config_->settings.tcp_keepalive;
+  target.tcp = tcp_options(config_->settings);
   target.max_packet_size = static_cast<std::size_t>(config_->settings.max_packet_size);
   if (!database.password.empty()) {
     target.secret = database.password;

@@ -8,6 +8,11 @@
 
 namespace pooler::frontend {
 
+net::TcpOptions tcp_options(const config::Settings& settings) {
+  return {settings.tcp_keepalive, settings.tcp_keepidle, settings.tcp_keepintvl,
+          settings.tcp_keepcnt, settings.tcp_user_timeout};
+}
+
 ClientRegistry::~ClientRegistry() { close_all(); }
 
 void ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {

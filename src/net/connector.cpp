@@ -16,7 +16,7 @@ struct PendingConnect::State {
   bool cancelled = false;
   bool resolving = false;
   int port = 0;
-  bool keepalive = true;
+  TcpOptions tcp;
   uv_getaddrinfo_t resolve{};
   std::unique_ptr<Stream> stream;
 
@@ -41,7 +41,7 @@ struct PendingConnect::State {
       return;
     }
     if (connected->local().addr != "unix") {
-      tune_tcp(reinterpret_cast<uv_tcp_t*>(connected->raw()), keepalive, 0);
+      tune_tcp(reinterpret_cast<uv_tcp_t*>(connected->raw()), tcp);
     }
     finish(std::move(connected), "");
   }
@@ -73,12 +73,12 @@ PendingConnect::~PendingConnect() {
 }
 
 std::unique_ptr<PendingConnect> connect_to(Loop& loop, const std::string& host, int port,
-                                           bool keepalive, ConnectDone done) {
+                                           const TcpOptions& tcp, ConnectDone done) {
   auto* state = new PendingConnect::State;
   state->loop = &loop;
   state->done = std::move(done);
   state->port = port;
-  state->keepalive = keepalive;
+  state->tcp = tcp;
   auto pending = std::make_unique<PendingConnect>(state);
 
   if (host.empty() || host.front() == '/') {

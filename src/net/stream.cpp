@@ -2,6 +2,8 @@
 // buffer, so steady-state forwarding needs no allocation per message.
 #include "pooler/net/stream.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -292,9 +294,20 @@ PeerInfo Stream::local() const {
   return describe(ss);
 }
 
-void tune_tcp(uv_tcp_t* tcp, bool keepalive, int keepidle_seconds) {
+void tune_tcp(uv_tcp_t* tcp, const TcpOptions& options) {
   uv_tcp_nodelay(tcp, 1);
-  uv_tcp_keepalive(tcp, keepalive ? 1 : 0, keepidle_seconds > 0 ? keepidle_seconds : 7200);
+  // libuv needs an idle time when enabling; 7200 s is the Linux default it would otherwise keep.
+  uv_tcp_keepalive(tcp, options.keepalive ? 1 : 0, options.keepidle > 0 ? options.keepidle : 7200);
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) != 0) return;
+  auto set = [fd](int option, int value) {
+    if (value > 0) setsockopt(fd, IPPROTO_TCP, option, &value, sizeof value);
+  };
+  if (options.keepalive) {
+    set(TCP_KEEPINTVL, options.keepintvl);
+    set(TCP_KEEPCNT, options.keepcnt);
+  }
+  set(TCP_USER_TIMEOUT, options.user_timeout);
 }
 
 }  // namespace pooler::net

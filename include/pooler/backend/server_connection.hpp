@@ -31,7 +31,7 @@ struct ServerTarget {
   std::optional<protocol::ScramKey> scram_client_key;  // pass-through from a client's SCRAM
   std::optional<protocol::ScramKey> scram_server_key;
   std::vector<std::pair<std::string, std::string>> startup_parameters;  // beyond user/database
-  bool tcp_keepalive = true;
+  net::TcpOptions tcp;
   std::size_t max_packet_size = 2147483647;
 };
 

@@ -16,7 +16,7 @@ class PendingConnect;
 // handle cancels the callback when destroyed (the socket is then closed).
 using ConnectDone = std::function<void(std::unique_ptr<Stream>, const std::string& error)>;
 std::unique_ptr<PendingConnect> connect_to(Loop& loop, const std::string& host, int port,
-                                           bool keepalive, ConnectDone done);
+                                           const TcpOptions& tcp, ConnectDone done);
 
 class PendingConnect {
  public:

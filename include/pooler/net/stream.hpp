@@ -87,7 +87,17 @@ class Stream {
   Impl* impl_;
 };
 
-// Applies TCP_NODELAY and keepalive to a TCP handle.
-void tune_tcp(uv_tcp_t* tcp, bool keepalive, int keepidle_seconds);
+// Socket options applied to both client and server TCP connections (PgBouncer's tcp_* keys;
+// 0 leaves the kernel's default).
+struct TcpOptions {
+  bool keepalive = true;
+  int keepidle = 0;       // seconds
+  int keepintvl = 0;      // seconds
+  int keepcnt = 0;
+  int user_timeout = 0;   // milliseconds
+};
+
+// Applies TCP_NODELAY and the keepalive and user-timeout options to a TCP handle.
+void tune_tcp(uv_tcp_t* tcp, const TcpOptions& options);
 
 }  // namespace pooler::net
