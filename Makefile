@@ -1,0 +1,43 @@
+# Developer entry points (see README.md). `make` alone builds.
+SHELL := /bin/bash
+JOBS := $(shell nproc)
+
+# Any sanitizer report fails the run that produced it.
+export ASAN_OPTIONS := halt_on_error=1:detect_leaks=1:strict_init_order=1:check_initialization_order=1
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+
+.PHONY: all deps build build-asan test run bench format clean
+# Prerequisites run in the order written (deps before build).
+.NOTPARALLEL:
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	cmake -S . -B build
+	cmake --build build -j$(JOBS)
+
+build-asan:
+	cmake -S . -B build-asan -DPOOLER_SANITIZE=ON
+	cmake --build build-asan -j$(JOBS)
+
+# Both suites run even when the first fails; the target fails if either does.
+test: deps build build-asan
+	status=0; \
+	ctest --test-dir build --output-on-failure -j2 || status=1; \
+	ctest --test-dir build-asan --output-on-failure || status=1; \
+	exit $$status
+
+run: deps build
+	scripts/run-demo.sh
+
+bench: deps build
+	bench/run.sh
+
+format:
+	find src include tests -name '*.cpp' -o -name '*.h' -o -name '*.hpp' | xargs -r clang-format -i
+
+clean:
+	rm -rf build build-asan

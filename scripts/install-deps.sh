@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages needed to build, test, demo and benchmark pooler.
+# Idempotent: asks dpkg which packages are missing and installs only those; silent when none are.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang-format
+  libuv1-dev libpq-dev libssl-dev libinih-dev libspdlog-dev libfmt-dev
+  prometheus-cpp-dev doctest-dev libsystemd-dev
+  # postgresql-contrib-15 is only a virtual name (provided by postgresql-15); dpkg never reports
+  # it installed, so ask for the real metapackage instead.
+  postgresql-15 postgresql-client-15 postgresql-contrib
+  pgbouncer python3 python3-psycopg
+  procps iproute2 util-linux coreutils
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null | grep -qx installed; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+as_root=()
+if ((EUID != 0)); then
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps: missing packages: ${missing[*]}; run this script as root (sudo is not installed)" >&2
+    exit 1
+  fi
+  as_root=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
