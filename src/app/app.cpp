@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "pooler/admin/console.hpp"
 #include "pooler/config/loader.hpp"
 #include "pooler/frontend/client_registry.hpp"
 #include "pooler/net/graveyard.hpp"
@@ -62,6 +63,10 @@ struct App::State {
   frontend::ClientRegistry clients_registry{loop, clock, graveyard, pools,
                                             [this] { return config; }};
   frontend::ClientRegistry* clients = &clients_registry;
+  admin::Console console{
+      {[this] { return admin::take_snapshot(clients_registry, pools, config, "pooler " POOLER_VERSION); },
+       [this] { reload(); }, [this] { shutdown(); }},
+      POOLER_VERSION};
   std::vector<std::unique_ptr<net::Listener>> listeners;
   std::unique_ptr<net::Timer> janitor;
   std::vector<uv_signal_t*> signals;
@@ -182,6 +187,7 @@ App::~App() = default;
 int App::run() {
   State& s = *state_;
   raise_fd_limit(s.config->settings);
+  s.clients->set_console(s.console);
   if (!s.listen()) return 1;
   if (!s.drop_privileges()) return 1;
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] {

@@ -2,6 +2,7 @@
 #include "pooler/frontend/client_connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "pooler/frontend/client_registry.hpp"
 #include "pooler/protocol/framer.hpp"
@@ -46,6 +47,8 @@ const char* to_string(ClientState state) {
       return "waiting";
     case ClientState::kActive:
       return "active";
+    case ClientState::kConsole:
+      return "console";
     case ClientState::kClosed:
       return "closed";
   }
@@ -94,6 +97,10 @@ void ClientConnection::on_read(util::Bytes data) {
     case ClientState::kWaiting:
     case ClientState::kActive:
       handle_query_bytes(data);
+      return;
+    case ClientState::kConsole:
+      buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
+      handle_console_bytes();
       return;
     case ClientState::kClosed:
       return;
@@ -168,11 +175,15 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
                                       : peer_.addr + ":" + std::to_string(peer_.port);
     parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
   }
-  if (database_ == "pgbouncer" || database_ == "pooler") {
-    fail(ss::kFeatureNotSupported, "the admin console is not available in this version");
-    return;
-  }
-  if (!config_->find_database(database_)) {
+  console_requested_ = database_ == "pgbouncer" || database_ == "pooler";
+  if (console_requested_) {
+    // PgBouncer's rule: user "pgbouncer" over the unix socket from the pooler's own uid needs
+    // no password.
+    if (user_ == "pgbouncer" && peer_.is_unix && peer_.uid == static_cast<int>(getuid())) {
+      console_login();
+      return;
+    }
+  } else if (!config_->find_database(database_)) {
     fail(ss::kInvalidCatalogName, "no such database: " + database_);
     return;
   }
@@ -181,7 +192,11 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
                                                    settings.scram_iterations);
   state_ = ClientState::kAuth;
   if (!authenticator_->needs_password()) {
-    authenticated();
+    if (console_requested_) {
+      console_login();
+    } else {
+      authenticated();
+    }
     return;
   }
   stream_->write(authenticator_->start());
@@ -209,7 +224,13 @@ void ClientConnection::handle_auth_bytes() {
       return;
     }
     stream_->write(reply);
-    if (outcome == Authenticator::Outcome::kOk) authenticated();
+    if (outcome == Authenticator::Outcome::kOk) {
+      if (console_requested_) {
+        console_login();
+      } else {
+        authenticated();
+      }
+    }
   }
 }
 
@@ -265,6 +286,75 @@ void ClientConnection::authenticated() {
     request_server();
   }
   if (!early.empty() && state_ != ClientState::kClosed) handle_query_bytes(util::as_bytes(early));
+}
+
+void ClientConnection::console_login() {
+  const auto& settings = config_->settings;
+  auto listed = [this](const std::vector<std::string>& users) { return contains(users, user_); };
+  bool own_peer = user_ == "pgbouncer" && peer_.is_unix && peer_.uid == static_cast<int>(getuid());
+  ConsoleRole role;
+  if (own_peer || listed(settings.admin_users)) {
+    role = ConsoleRole::kAdmin;
+  } else if (listed(settings.stats_users)) {
+    role = ConsoleRole::kStats;
+  } else {
+    fail(ss::kInvalidAuthorization, "not allowed");
+    return;
+  }
+  if (context_.console == nullptr) {
+    fail(ss::kCannotConnectNow, "the admin console is not available");
+    return;
+  }
+  authenticator_.reset();
+  std::string early = std::move(buffer_);
+  buffer_.clear();
+  console_ = std::make_unique<ConsoleSession>(*context_.console, role);
+  // The values PgBouncer's console reports, so clients configure themselves the same way.
+  std::string out;
+  protocol::append_auth_ok(out);
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"server_version", context_.console->server_version()},
+           {"client_encoding", "UTF8"},
+           {"DateStyle", "ISO"},
+           {"TimeZone", "GMT"},
+           {"standard_conforming_strings", "on"},
+           {"integer_datetimes", "on"},
+           {"default_transaction_isolation", "read committed"}}) {
+    protocol::append_parameter_status(out, name, value);
+  }
+  context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
+  protocol::append_backend_key_data(out, cancel_pid_, cancel_key_);
+  protocol::append_ready_for_query(out, 'I');
+  stream_->write(out);
+  greeted_ = true;
+  state_ = ClientState::kConsole;
+  if (!early.empty()) {
+    buffer_ = std::move(early);
+    handle_console_bytes();
+  }
+}
+
+void ClientConnection::handle_console_bytes() {
+  std::size_t consumed = 0;
+  while (state_ == ClientState::kConsole) {
+    auto frame = protocol::frame_typed(util::as_bytes(buffer_).subspan(consumed),
+                                       protocol::kMaxStartupPacket * 100);
+    if (frame.malformed()) {
+      fail(ss::kProtocolViolation, frame.error);
+      return;
+    }
+    if (!frame.complete()) break;
+    consumed += frame.size;
+    bool terminate = false;
+    std::string reply = console_->handle(frame.type, frame.body, terminate);
+    if (terminate) {
+      close("client close request");
+      return;
+    }
+    stream_->write(reply);
+  }
+  if (state_ == ClientState::kConsole) buffer_.erase(0, consumed);
 }
 
 void ClientConnection::greet(const backend::ParameterSet& server_parameters) {
@@ -342,6 +432,16 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
   if (state_ == ClientState::kIdle && !buffer_.empty()) request_server();
 }
 
+std::string ClientConnection::application_name() const {
+  const std::string* name = parameters_.get("application_name");
+  return name != nullptr ? *name : std::string();
+}
+
+util::Duration ClientConnection::waiting_for() const {
+  bool waiting = state_ == ClientState::kWaiting || state_ == ClientState::kLoginWait;
+  return waiting ? context_.clock.now() - wait_started_ : util::Duration{};
+}
+
 void ClientConnection::request_server() {
   if (auto refused = pool_->refusal()) {
     // The server is known to be down (server_login_retry): say so now rather than queue.
@@ -350,6 +450,7 @@ void ClientConnection::request_server() {
     return;
   }
   if (state_ == ClientState::kIdle) state_ = ClientState::kWaiting;
+  wait_started_ = context_.clock.now();
   pool::ServerLease lease = pool_->acquire(*this);
   if (lease) use_server(std::move(lease));
 }
@@ -473,6 +574,7 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
     }
     case ClientState::kLoginWait:
     case ClientState::kWaiting:
+    case ClientState::kConsole:
     case ClientState::kClosed:
       return;
   }

@@ -118,6 +118,7 @@ class ServerConnection final : public net::StreamHandler {
   void set_state(ServerState state);
   util::TimePoint state_since() const { return state_since_; }
   util::TimePoint connected_at() const { return connected_at_; }
+  std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
   std::uint64_t id() const { return id_; }
   const ParameterSet& parameters() const { return parameters_; }
   std::int32_t backend_pid() const { return backend_pid_; }
@@ -150,6 +151,7 @@ class ServerConnection final : public net::StreamHandler {
   ServerState state_ = ServerState::kConnecting;
   util::TimePoint state_since_;
   util::TimePoint connected_at_;
+  std::chrono::system_clock::time_point connected_wall_ = std::chrono::system_clock::now();
   std::unique_ptr<net::PendingConnect> pending_connect_;
   std::unique_ptr<net::PendingConnect> cancel_connect_;
   std::unique_ptr<net::Stream> stream_;

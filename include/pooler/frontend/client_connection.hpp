@@ -10,6 +10,7 @@
 #include "pooler/backend/parameter_set.hpp"
 #include "pooler/backend/server_connection.hpp"
 #include "pooler/frontend/authenticator.hpp"
+#include "pooler/frontend/console_session.hpp"
 #include "pooler/frontend/frontend_context.hpp"
 #include "pooler/net/stream.hpp"
 #include "pooler/pool/pool.hpp"
@@ -25,6 +26,7 @@ enum class ClientState {
   kIdle,       // logged in, holds no server
   kWaiting,    // has work queued, waiting for a server
   kActive,     // holds a server
+  kConsole,    // logged in to the admin console
   kClosed,
 };
 
@@ -50,6 +52,15 @@ class ClientConnection final : public net::StreamHandler,
   std::int32_t cancel_pid() const { return cancel_pid_; }
   std::int32_t cancel_key() const { return cancel_key_; }
   ClientState state() const { return state_; }
+  const std::string& user() const { return user_; }
+  const std::string& database() const { return database_; }
+  const net::PeerInfo& peer() const { return peer_; }
+  std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
+  // The server it holds, if any.
+  const backend::ServerConnection* server() const { return server_.get(); }
+  std::string application_name() const;
+  // Time spent waiting for a server so far (zero unless waiting).
+  util::Duration waiting_for() const;
 
   // net::StreamHandler
   void on_read(util::Bytes data) override;
@@ -79,6 +90,8 @@ class ClientConnection final : public net::StreamHandler,
   void release_server();
   void close(const std::string& reason);
   void enter_idle();
+  void console_login();
+  void handle_console_bytes();
   std::string prefix() const;
 
   FrontendContext& context_;
@@ -87,6 +100,8 @@ class ClientConnection final : public net::StreamHandler,
   ClientState state_ = ClientState::kStartup;
   net::PeerInfo peer_;
   util::TimePoint connected_at_;
+  std::chrono::system_clock::time_point connected_wall_ = std::chrono::system_clock::now();
+  util::TimePoint wait_started_;
   util::TimePoint idle_since_;    // when it last had nothing to do (kIdle or kActive)
   util::Duration login_timeout_{};
   util::Duration idle_timeout_{};
@@ -104,6 +119,8 @@ class ClientConnection final : public net::StreamHandler,
   protocol::MessageScanner scanner_;
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool greeted_ = false;
+  bool console_requested_ = false;
+  std::unique_ptr<ConsoleSession> console_;
   std::int32_t cancel_pid_ = 0;
   std::int32_t cancel_key_ = 0;
 };

@@ -27,6 +27,11 @@ class ClientRegistry {
   void cancel(std::int32_t pid, std::int32_t key);
 
   std::size_t size() const { return clients_.size(); }
+  void set_console(ConsolePort& console) { context_.console = &console; }
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const auto& [ptr, client] : clients_) f(*client);
+  }
   // The janitor's walk: each client checks its own timeouts.
   void tick();
   void close_all();

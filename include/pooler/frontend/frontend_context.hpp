@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "pooler/config/config.hpp"
+#include "pooler/frontend/console_port.hpp"
 #include "pooler/net/graveyard.hpp"
 #include "pooler/pool/pool_registry.hpp"
 
@@ -25,6 +26,7 @@ struct FrontendContext {
   ClientRegistry& clients;
   // The configuration in force now; a reload swaps it, clients keep the one they logged in with.
   std::function<std::shared_ptr<const config::Config>()> config;
+  ConsolePort* console = nullptr;  // set by app once the console exists
 };
 
 }  // namespace pooler::frontend

@@ -89,6 +89,10 @@ class Pool final : public backend::ServerOwner {
   const std::optional<backend::ParameterSet>& welcome_parameters() const { return welcome_; }
 
   const PoolKey& key() const { return key_; }
+  template <typename F>
+  void for_each_server(F&& f) const {
+    for (const auto& [ptr, server] : servers_) f(*server);
+  }
   const PoolSettings& settings() const { return settings_; }
   PoolCounts counts() const;
   util::Duration longest_wait() const;

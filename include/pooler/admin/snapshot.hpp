@@ -1,0 +1,70 @@
+// Snapshot: the state the console reports, copied out of the live registries in one pass so the
+// views that format it are pure functions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pooler/config/config.hpp"
+
+namespace pooler::frontend {
+class ClientRegistry;
+}
+namespace pooler::pool {
+class PoolRegistry;
+}
+
+namespace pooler::admin {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+struct PoolView {
+  std::string database;
+  std::string user;
+  int cl_active = 0;
+  int cl_waiting = 0;
+  int sv_active = 0;
+  int sv_idle = 0;
+  int sv_used = 0;
+  int sv_tested = 0;
+  int sv_login = 0;
+  std::int64_t maxwait_us = 0;
+  std::string pool_mode;
+};
+
+struct ConnectionView {
+  char type = 'C';  // C client, S server
+  std::string user;
+  std::string database;
+  std::string state;  // PgBouncer's words: active, idle, waiting, used, tested, new
+  std::string addr;
+  int port = 0;
+  std::string local_addr;
+  int local_port = 0;
+  WallTime connect_time{};
+  WallTime request_time{};
+  std::int64_t wait_us = 0;
+  std::uint64_t id = 0;
+  std::uint64_t link = 0;  // the peer's id, 0 when none
+  int remote_pid = 0;
+  std::string application_name;
+};
+
+struct Snapshot {
+  std::string version;
+  WallTime now{};
+  std::shared_ptr<const config::Config> config;
+  std::vector<PoolView> pools;
+  std::vector<ConnectionView> clients;
+  std::vector<ConnectionView> servers;
+  bool paused = false;
+  bool suspended = false;
+};
+
+Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,
+                       std::shared_ptr<const config::Config> config, std::string version);
+
+}  // namespace pooler::admin

@@ -1,0 +1,23 @@
+// Views: pure functions from a Snapshot to a console table, one per SHOW command, with
+// PgBouncer's column names, order and types (see shared/reference/pgbouncer-compat.md).
+#pragma once
+
+#include "pooler/admin/result_table.hpp"
+#include "pooler/admin/snapshot.hpp"
+
+namespace pooler::admin {
+
+ResultTable show_pools(const Snapshot& snap);
+ResultTable show_clients(const Snapshot& snap);
+ResultTable show_servers(const Snapshot& snap);
+ResultTable show_databases(const Snapshot& snap);
+ResultTable show_users(const Snapshot& snap);
+ResultTable show_config(const Snapshot& snap);
+ResultTable show_state(const Snapshot& snap);
+ResultTable show_lists(const Snapshot& snap);
+ResultTable show_version(const Snapshot& snap);
+
+// "2008-11-07 11:56:46 GMT", PgBouncer's console timestamp form.
+std::string format_time(WallTime time);
+
+}  // namespace pooler::admin

@@ -1,0 +1,117 @@
+// Copies the live state of clients, pools and servers into a Snapshot, in PgBouncer's terms.
+#include "pooler/admin/snapshot.hpp"
+
+#include <map>
+#include <unordered_map>
+
+#include "pooler/frontend/client_registry.hpp"
+#include "pooler/pool/pool_registry.hpp"
+
+namespace pooler::admin {
+
+namespace {
+
+using frontend::ClientState;
+
+WallTime to_wall(util::TimePoint t, util::TimePoint steady_now, WallTime wall_now) {
+  return wall_now - std::chrono::duration_cast<WallTime::duration>(steady_now - t);
+}
+
+const char* server_state_word(backend::ServerState state) {
+  switch (state) {
+    case backend::ServerState::kActive:
+      return "active";
+    case backend::ServerState::kIdle:
+      return "idle";
+    case backend::ServerState::kInternal:
+      return "tested";
+    case backend::ServerState::kConnecting:
+    case backend::ServerState::kLogin:
+      return "new";
+    case backend::ServerState::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,
+                       std::shared_ptr<const config::Config> config, std::string version) {
+  Snapshot snap;
+  snap.version = std::move(version);
+  snap.now = std::chrono::system_clock::now();
+  snap.config = std::move(config);
+  auto steady_now = std::chrono::steady_clock::now();
+
+  std::unordered_map<const backend::ServerConnection*, std::uint64_t> client_of_server;
+  std::map<std::pair<std::string, std::string>, std::pair<int, int>> client_counts;
+  clients.for_each([&](const frontend::ClientConnection& c) {
+    ClientState state = c.state();
+    if (state == ClientState::kStartup || state == ClientState::kAuth ||
+        state == ClientState::kClosed) {
+      return;
+    }
+    ConnectionView v;
+    v.type = 'C';
+    v.user = c.user();
+    v.database = c.database();
+    bool waiting = state == ClientState::kWaiting || state == ClientState::kLoginWait;
+    v.state = waiting ? "waiting" : (c.server() != nullptr ? "active" : "idle");
+    v.addr = c.peer().addr;
+    v.port = c.peer().port;
+    v.connect_time = c.connected_wall();
+    v.request_time = v.connect_time;
+    v.wait_us = std::chrono::duration_cast<std::chrono::microseconds>(c.waiting_for()).count();
+    v.id = c.id();
+    v.application_name = c.application_name();
+    if (const auto* server = c.server()) {
+      v.link = server->id();
+      client_of_server[server] = c.id();
+    }
+    auto& counts = client_counts[{c.database(), c.server() ? c.server()->target().user : c.user()}];
+    (waiting ? counts.second : counts.first) += 1;
+    snap.clients.push_back(std::move(v));
+  });
+
+  pools.for_each([&](const pool::Pool& p) {
+    PoolView view;
+    view.database = p.key().database;
+    view.user = p.key().user;
+    auto counts = p.counts();
+    view.sv_active = counts.active;
+    view.sv_idle = counts.idle;
+    view.sv_tested = counts.resetting;
+    view.sv_login = counts.opening;
+    view.cl_waiting = counts.waiting;
+    auto it = client_counts.find({view.database, view.user});
+    if (it != client_counts.end()) view.cl_active = it->second.first;
+    view.maxwait_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(p.longest_wait()).count();
+    view.pool_mode = config::to_string(p.settings().mode);
+    snap.pools.push_back(view);
+
+    p.for_each_server([&](const backend::ServerConnection& s) {
+      ConnectionView v;
+      v.type = 'S';
+      v.user = s.target().user;
+      v.database = p.key().database;
+      v.state = server_state_word(s.state());
+      v.addr = s.target().host;
+      v.port = s.target().port;
+      v.connect_time = s.connected_wall();
+      v.request_time = to_wall(s.state_since(), steady_now, snap.now);
+      v.id = s.id();
+      auto link = client_of_server.find(&s);
+      if (link != client_of_server.end()) v.link = link->second;
+      v.remote_pid = s.backend_pid();
+      if (const std::string* name = s.parameters().get("application_name")) {
+        v.application_name = *name;
+      }
+      snap.servers.push_back(std::move(v));
+    });
+  });
+  return snap;
+}
+
+}  // namespace pooler::admin

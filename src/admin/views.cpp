@@ -1,0 +1,213 @@
+// The SHOW views. Column lists are PgBouncer's, in its wire order.
+#include "pooler/admin/views.hpp"
+
+#include <ctime>
+#include <map>
+
+#include "pooler/config/schema.hpp"
+
+namespace pooler::admin {
+
+namespace {
+
+using T = ColumnType;
+
+Cell text(std::string s) { return s; }
+Cell num(std::int64_t v) { return std::to_string(v); }
+Cell null() { return std::nullopt; }
+
+ResultTable table(std::initializer_list<Column> columns) {
+  ResultTable t;
+  t.columns = columns;
+  return t;
+}
+
+std::string pointer_text(std::uint64_t id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+ResultTable connections(const std::vector<ConnectionView>& list) {
+  auto t = table({{"type", T::kText},           {"user", T::kText},
+                  {"database", T::kText},       {"replication", T::kText},
+                  {"state", T::kText},          {"addr", T::kText},
+                  {"port", T::kInt4},           {"local_addr", T::kText},
+                  {"local_port", T::kInt4},     {"connect_time", T::kTimestamp},
+                  {"request_time", T::kTimestamp}, {"wait", T::kInt4},
+                  {"wait_us", T::kInt4},        {"close_needed", T::kInt4},
+                  {"ptr", T::kText},            {"link", T::kText},
+                  {"remote_pid", T::kInt4},     {"tls", T::kText},
+                  {"application_name", T::kText}, {"prepared_statements", T::kInt4},
+                  {"id", T::kInt4}});
+  for (const auto& c : list) {
+    t.add_row({text(std::string(1, c.type)), text(c.user), text(c.database), text("none"),
+               text(c.state), text(c.addr), num(c.port), text(c.local_addr), num(c.local_port),
+               text(format_time(c.connect_time)), text(format_time(c.request_time)),
+               num(c.wait_us / 1000000), num(c.wait_us % 1000000), num(0),
+               text(pointer_text(c.id)), c.link ? text(pointer_text(c.link)) : text(""),
+               num(c.remote_pid), text(""), text(c.application_name), num(0),
+               num(static_cast<std::int64_t>(c.id))});
+  }
+  return t;
+}
+
+}  // namespace
+
+std::string format_time(WallTime time) {
+  std::time_t t = std::chrono::system_clock::to_time_t(time);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+ResultTable show_pools(const Snapshot& snap) {
+  auto t = table({{"database", T::kText},
+                  {"user", T::kText},
+                  {"cl_active", T::kInt4},
+                  {"cl_waiting", T::kInt4},
+                  {"cl_active_cancel_req", T::kInt4},
+                  {"cl_waiting_cancel_req", T::kInt4},
+                  {"sv_active", T::kInt4},
+                  {"sv_active_cancel", T::kInt4},
+                  {"sv_being_canceled", T::kInt4},
+                  {"sv_idle", T::kInt4},
+                  {"sv_used", T::kInt4},
+                  {"sv_tested", T::kInt4},
+                  {"sv_login", T::kInt4},
+                  {"maxwait", T::kInt4},
+                  {"maxwait_us", T::kInt4},
+                  {"pool_mode", T::kText},
+                  {"load_balance_hosts", T::kText}});
+  for (const auto& p : snap.pools) {
+    t.add_row({text(p.database), text(p.user), num(p.cl_active), num(p.cl_waiting), num(0),
+               num(0), num(p.sv_active), num(0), num(0), num(p.sv_idle), num(p.sv_used),
+               num(p.sv_tested), num(p.sv_login), num(p.maxwait_us / 1000000),
+               num(p.maxwait_us % 1000000), text(p.pool_mode), null()});
+  }
+  return t;
+}
+
+ResultTable show_clients(const Snapshot& snap) { return connections(snap.clients); }
+
+ResultTable show_servers(const Snapshot& snap) { return connections(snap.servers); }
+
+ResultTable show_databases(const Snapshot& snap) {
+  auto t = table({{"name", T::kText},
+                  {"host", T::kText},
+                  {"port", T::kInt4},
+                  {"database", T::kText},
+                  {"force_user", T::kText},
+                  {"pool_size", T::kInt4},
+                  {"min_pool_size", T::kInt4},
+                  {"reserve_pool_size", T::kInt4},
+                  {"server_lifetime", T::kInt4},
+                  {"pool_mode", T::kText},
+                  {"load_balance_hosts", T::kText},
+                  {"max_connections", T::kInt4},
+                  {"current_connections", T::kInt4},
+                  {"max_client_connections", T::kInt4},
+                  {"current_client_connections", T::kInt4},
+                  {"paused", T::kInt4},
+                  {"disabled", T::kInt4}});
+  const auto& s = snap.config->settings;
+  std::map<std::string, int> servers;
+  std::map<std::string, int> clients;
+  for (const auto& v : snap.servers) ++servers[v.database];
+  for (const auto& v : snap.clients) ++clients[v.database];
+  for (const auto& [name, db] : snap.config->databases) {
+    t.add_row({text(name), text(db.host), num(db.port), text(db.dbname.empty() ? name : db.dbname),
+               db.user.empty() ? null() : text(db.user),
+               num(db.pool_size.value_or(s.default_pool_size)),
+               num(db.min_pool_size.value_or(s.min_pool_size)),
+               num(db.reserve_pool_size.value_or(s.reserve_pool_size)),
+               num(static_cast<std::int64_t>(db.server_lifetime.value_or(s.server_lifetime))),
+               db.pool_mode ? text(config::to_string(*db.pool_mode)) : null(), null(),
+               num(db.max_db_connections.value_or(s.max_db_connections)), num(servers[name]),
+               num(db.max_db_client_connections.value_or(s.max_db_client_connections)),
+               num(clients[name]), num(snap.paused ? 1 : 0), num(0)});
+  }
+  return t;
+}
+
+ResultTable show_users(const Snapshot& snap) {
+  auto t = table({{"name", T::kText},
+                  {"pool_size", T::kInt4},
+                  {"reserve_pool_size", T::kInt4},
+                  {"pool_mode", T::kText},
+                  {"max_user_connections", T::kInt4},
+                  {"current_connections", T::kInt4},
+                  {"max_user_client_connections", T::kInt4},
+                  {"current_client_connections", T::kInt4}});
+  const auto& s = snap.config->settings;
+  std::map<std::string, int> servers;
+  std::map<std::string, int> clients;
+  for (const auto& v : snap.servers) ++servers[v.user];
+  for (const auto& v : snap.clients) ++clients[v.user];
+  for (const auto& [name, u] : snap.config->users) {
+    t.add_row({text(name), num(u.pool_size.value_or(s.default_pool_size)),
+               num(u.reserve_pool_size.value_or(s.reserve_pool_size)),
+               u.pool_mode ? text(config::to_string(*u.pool_mode)) : null(),
+               num(u.max_user_connections.value_or(s.max_user_connections)), num(servers[name]),
+               num(u.max_user_client_connections.value_or(s.max_user_client_connections)),
+               num(clients[name])});
+  }
+  return t;
+}
+
+ResultTable show_config(const Snapshot& snap) {
+  auto t = table({{"key", T::kText}, {"value", T::kText}, {"default", T::kText},
+                  {"changeable", T::kText}});
+  for (const auto& row : config::setting_rows()) {
+    t.add_row({text(std::string(row.key)), text(config::render_setting(row, snap.config->settings)),
+               text(std::string(row.default_text)), text(row.reloadable() ? "yes" : "no")});
+  }
+  return t;
+}
+
+ResultTable show_state(const Snapshot& snap) {
+  auto t = table({{"key", T::kText}, {"value", T::kText}});
+  t.add_row({text("active"), text(snap.paused || snap.suspended ? "no" : "yes")});
+  t.add_row({text("paused"), text(snap.paused ? "yes" : "no")});
+  t.add_row({text("suspended"), text(snap.suspended ? "yes" : "no")});
+  return t;
+}
+
+ResultTable show_lists(const Snapshot& snap) {
+  auto t = table({{"list", T::kText}, {"items", T::kInt4}});
+  int used_servers = 0;
+  for (const auto& s : snap.servers) {
+    if (s.state != "idle") ++used_servers;
+  }
+  int login_clients = 0;
+  for (const auto& c : snap.clients) {
+    if (c.state == "waiting") ++login_clients;
+  }
+  std::vector<std::pair<const char*, std::int64_t>> rows = {
+      {"databases", static_cast<std::int64_t>(snap.config->databases.size())},
+      {"users", static_cast<std::int64_t>(snap.config->users.size())},
+      {"peers", 0},
+      {"pools", static_cast<std::int64_t>(snap.pools.size())},
+      {"peer_pools", 0},
+      {"free_clients", 0},
+      {"used_clients", static_cast<std::int64_t>(snap.clients.size())},
+      {"login_clients", login_clients},
+      {"free_servers", 0},
+      {"used_servers", used_servers},
+      {"dns_names", 0},
+      {"dns_zones", 0},
+      {"dns_queries", 0},
+      {"dns_pending", 0}};
+  for (const auto& [name, items] : rows) t.add_row({text(name), num(items)});
+  return t;
+}
+
+ResultTable show_version(const Snapshot& snap) {
+  auto t = table({{"version", T::kText}});
+  t.add_row({text(snap.version)});
+  return t;
+}
+
+}  // namespace pooler::admin
