@@ -153,6 +153,7 @@ struct App::State {
     notify_service("STOPPING=1");
     listeners.clear();
     clients->close_all();
+    pools.close_all();
     janitor.reset();
     for (auto* sig : signals) {
       uv_close(reinterpret_cast<uv_handle_t*>(sig),

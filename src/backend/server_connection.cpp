@@ -382,11 +382,11 @@ void ServerConnection::cancel_running_query() {
 }
 
 void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
-  bool ready_seen = false;
+  std::size_t ready_end = 0;
   bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
     if (type == 'Z') {
       note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));
-      ready_seen = true;
+      ready_end = scanner_.message_end();
     } else if (type == 'S') {
       auto p = parse_parameter(body);
       if (p && parameters_.set(p->name, p->value) && peer_ != nullptr) {
@@ -400,12 +400,8 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
     return;
   }
   if (peer_ == nullptr) return;
-  ServerPeer* peer = peer_;
-  peer->on_server_bytes(data);
-  // The peer may have detached us (client gone) inside on_server_bytes.
-  if (peer_ == peer && ready_seen && ready_owed_ == 0 && scanner_.at_boundary()) {
-    peer->on_server_ready_for_query(last_status_);
-  }
+  bool settled = ready_end == data.size() && ready_owed_ == 0;
+  peer_->on_server_bytes(data, settled ? last_status_ : '\0');
 }
 
 void ServerConnection::handle_internal_bytes(util::Bytes data) {

@@ -67,9 +67,8 @@ ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net
   login_timeout_ = util::seconds_to_duration(config_->settings.client_login_timeout);
 }
 
-ClientConnection::~ClientConnection() {
-  if (pool_ != nullptr) pool_->cancel_wait(*this);
-}
+// close() has already left the wait queue and returned the server; the pool may be gone now.
+ClientConnection::~ClientConnection() = default;
 
 std::string ClientConnection::prefix() const {
   std::string where = peer_.is_unix ? "unix" : peer_.addr + ":" + std::to_string(peer_.port);
@@ -416,7 +415,11 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
     return;
   }
   util::Bytes forward = data.first(forward_len);
-  if (state_ == ClientState::kActive && buffer_.empty()) {
+  // While the server runs the pooler's own statement (parameter sync) the bytes must wait:
+  // their results would be swallowed with the statement's.
+  bool server_ready = state_ == ClientState::kActive && server_ &&
+                      server_->state() == backend::ServerState::kActive;
+  if (server_ready && buffer_.empty()) {
     if (!forward.empty()) server_->send(forward, ready_owed);
     if (server_ && server_->write_backlogged()) stream_->stop_reading();
   } else if (!forward.empty()) {
@@ -511,20 +514,24 @@ void ClientConnection::release_server() {
   enter_idle();
 }
 
-void ClientConnection::on_server_bytes(util::Bytes data) {
-  stream_->write(data);
-  if (stream_->above_high_watermark() && server_) server_->pause_reading();
-}
-
-void ClientConnection::on_server_ready_for_query(char status) {
+void ClientConnection::on_server_bytes(util::Bytes data, char settled) {
   PoolMode mode = pool_->settings().mode;
-  if (mode == PoolMode::kSession) return;
-  if (unsynced_) return;  // the client has sent more of an extended-protocol batch
-  if (mode == PoolMode::kStatement && status != 'I') {
+  if (settled != '\0' && settled != 'I' && mode == PoolMode::kStatement && !unsynced_) {
+    // Withhold the ReadyForQuery that would tell the client it is inside a transaction.
+    stream_->write(data.first(data.size() - backend::kReadyForQuerySize));
     server_.discard();
     fail(ss::kFeatureNotSupported, "transaction blocks not allowed in statement pooling mode");
     return;
   }
+  stream_->write(data);
+  if (stream_->above_high_watermark() && server_) server_->pause_reading();
+  if (settled != '\0') transaction_settled(settled);
+}
+
+void ClientConnection::transaction_settled(char status) {
+  PoolMode mode = pool_->settings().mode;
+  if (mode == PoolMode::kSession) return;
+  if (unsynced_) return;  // the client has sent more of an extended-protocol batch
   if (status != 'I') return;
   release_server();
   if (!buffer_.empty()) request_server();

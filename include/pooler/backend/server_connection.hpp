@@ -35,6 +35,8 @@ struct ServerTarget {
   std::size_t max_packet_size = 2147483647;
 };
 
+inline constexpr std::size_t kReadyForQuerySize = 6;
+
 enum class ServerState {
   kConnecting,  // TCP/unix connect in progress
   kLogin,       // startup and authentication
@@ -61,9 +63,10 @@ class ServerOwner {
 class ServerPeer {
  public:
   virtual ~ServerPeer() = default;
-  virtual void on_server_bytes(util::Bytes data) = 0;
-  // Every ReadyForQuery the client is owed has arrived; status 'I', 'T' or 'E'.
-  virtual void on_server_ready_for_query(char status) = 0;
+  // Bytes to forward. `settled` is set when they end with the ReadyForQuery that answers the
+  // last request the client sent: its status ('I', 'T' or 'E'), the message being the last
+  // kReadyForQuerySize bytes of `data`. Otherwise 0.
+  virtual void on_server_bytes(util::Bytes data, char settled) = 0;
   virtual void on_server_parameter(std::string_view name, std::string_view value) = 0;
   virtual void on_server_lost(const std::string& reason) = 0;
   virtual void on_server_drained() = 0;

@@ -67,8 +67,7 @@ class ClientConnection final : public net::StreamHandler,
   void on_disconnect(int status) override;
   void on_drained() override;
   // backend::ServerPeer
-  void on_server_bytes(util::Bytes data) override;
-  void on_server_ready_for_query(char status) override;
+  void on_server_bytes(util::Bytes data, char settled) override;
   void on_server_parameter(std::string_view name, std::string_view value) override;
   void on_server_lost(const std::string& reason) override;
   void on_server_drained() override;
@@ -90,6 +89,7 @@ class ClientConnection final : public net::StreamHandler,
   void release_server();
   void close(const std::string& reason);
   void enter_idle();
+  void transaction_settled(char status);
   void console_login();
   void handle_console_bytes();
   std::string prefix() const;

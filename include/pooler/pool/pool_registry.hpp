@@ -23,6 +23,8 @@ class PoolRegistry {
                  const std::string& user, const backend::ServerTarget& target);
 
   void tick();
+  // Closes every server and forgets every pool (shutdown).
+  void close_all() { pools_.clear(); }
   template <typename F>
   void for_each(F&& f) const {
     for (const auto& [key, pool] : pools_) f(*pool);
