@@ -128,8 +128,24 @@ int Pool::size_limit() const {
 void Pool::serve_waiters() {
   // After a failed login, let PostgreSQL recover for server_login_retry before trying again.
   if (last_login_error_ && context_.clock.now() < login_retry_after_) return;
-  int n = servers_to_open(counts(), size_limit(), database_budget_, user_budget_);
+  auto c = counts();
+  int n = servers_to_open(c, size_limit(), database_budget_, user_budget_);
   for (int i = 0; i < n; ++i) open_server();
+  bool budget_spent = !database_budget_.can_take() || !user_budget_.can_take();
+  if (n == 0 && budget_spent && c.waiting > c.opening + c.resetting && c.total() < size_limit() &&
+      context_.evict_idle_elsewhere) {
+    // The freed room comes back through on_capacity_freed -> serve_waiters.
+    context_.evict_idle_elsewhere(key_);
+  }
+}
+
+bool Pool::close_one_idle() {
+  if (idle_.empty()) return false;
+  // idle_ is a stack: the bottom is the server idle the longest.
+  ServerConnection* server = idle_.front();
+  close_server(*server, "evicted: another pool needs the connection (max_db_connections or "
+                        "max_user_connections)");
+  return true;
 }
 
 void Pool::open_server() {

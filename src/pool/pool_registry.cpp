@@ -4,12 +4,14 @@
 namespace pooler::pool {
 
 PoolRegistry::PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard)
-    : context_{loop, clock, graveyard, 1, nullptr} {
+    : context_{loop, clock, graveyard, 1, nullptr, nullptr} {
   context_.on_capacity_freed = [this](const PoolKey& key) { on_capacity_freed(key); };
+  context_.evict_idle_elsewhere = [this](const PoolKey& key) { return evict_idle_elsewhere(key); };
 }
 
 PoolRegistry::~PoolRegistry() {
   context_.on_capacity_freed = nullptr;
+  context_.evict_idle_elsewhere = nullptr;
   pools_.clear();
 }
 
@@ -79,6 +81,15 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
 
 void PoolRegistry::tick() {
   for (auto& [key, pool] : pools_) pool->tick();
+}
+
+bool PoolRegistry::evict_idle_elsewhere(const PoolKey& needy) {
+  for (auto& [key, pool] : pools_) {
+    if (pool->key() == needy) continue;
+    bool shares_budget = key.first == needy.database || key.second == needy.user;
+    if (shares_budget && pool->close_one_idle()) return true;
+  }
+  return false;
 }
 
 void PoolRegistry::on_capacity_freed(const PoolKey& freed) {

@@ -54,6 +54,9 @@ struct PoolContext {
   std::uint64_t next_server_id = 1;
   // Called when a server closes, so pools sharing its budgets can use the freed room.
   std::function<void(const PoolKey&)> on_capacity_freed;
+  // Called when waiters need a server but a shared budget is spent: close an idle server of
+  // another pool sharing that budget, as PgBouncer evicts. Returns whether one was closed.
+  std::function<bool(const PoolKey&)> evict_idle_elsewhere;
 };
 
 class Pool final : public backend::ServerOwner {
@@ -84,6 +87,8 @@ class Pool final : public backend::ServerOwner {
   void tick();
   // Open servers for waiters if the limits now allow it.
   void serve_waiters();
+  // Closes one idle server (the least recently used); false if none is idle.
+  bool close_one_idle();
 
   // The parameters of the first server that logged in, for greeting clients without a server.
   const std::optional<backend::ParameterSet>& welcome_parameters() const { return welcome_; }

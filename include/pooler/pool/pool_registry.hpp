@@ -36,6 +36,7 @@ class PoolRegistry {
 
  private:
   void on_capacity_freed(const PoolKey& key);
+  bool evict_idle_elsewhere(const PoolKey& key);
 
   PoolContext context_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
