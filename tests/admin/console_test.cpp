@@ -1,0 +1,135 @@
+// The admin console's command table, views and protocol handling, without sockets.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "pooler/admin/console.hpp"
+#include "pooler/admin/views.hpp"
+#include "pooler/frontend/console_session.hpp"
+#include "pooler/protocol/error_fields.hpp"
+#include "pooler/protocol/framer.hpp"
+
+namespace {
+
+using pooler::admin::Console;
+using pooler::admin::ConsoleHooks;
+using pooler::admin::Snapshot;
+using pooler::frontend::ConsoleRole;
+using pooler::frontend::ConsoleSession;
+
+struct Message {
+  char type;
+  std::string body;
+};
+
+std::vector<Message> messages_of(const std::string& bytes) {
+  std::vector<Message> out;
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    auto frame = pooler::protocol::frame_typed(pooler::util::as_bytes(bytes).subspan(at), 1 << 20);
+    REQUIRE(frame.complete());
+    out.push_back({frame.type, std::string(pooler::util::as_chars(frame.body))});
+    at += frame.size;
+  }
+  return out;
+}
+
+// Column names of a RowDescription body.
+std::vector<std::string> column_names(const std::string& body) {
+  std::vector<std::string> names;
+  pooler::util::ByteReader r(pooler::util::as_bytes(body));
+  auto count = r.i16();
+  for (int i = 0; i < *count; ++i) {
+    names.emplace_back(*r.cstring());
+    r.bytes(18);
+  }
+  return names;
+}
+
+struct Fixture {
+  int reloads = 0;
+  Console console{{[] {
+                     Snapshot snap;
+                     snap.version = "pooler test";
+                     snap.config = std::make_shared<pooler::config::Config>();
+                     pooler::admin::PoolView pool;
+                     pool.database = "app";
+                     pool.user = "api";
+                     pool.cl_waiting = 3;
+                     pool.maxwait_us = 2500000;
+                     pool.pool_mode = "transaction";
+                     snap.pools.push_back(pool);
+                     return snap;
+                   },
+                   [this] { ++reloads; }, [] {}},
+                  "0.1.0"};
+};
+
+}  // namespace
+
+TEST_CASE("SHOW POOLS answers PgBouncer's columns in PgBouncer's order with live values") {
+  Fixture f;
+  auto msgs = messages_of(f.console.execute("show pools;", ConsoleRole::kStats));
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[0].type == 'T');
+  CHECK(column_names(msgs[0].body) ==
+        std::vector<std::string>{"database", "user", "cl_active", "cl_waiting",
+                                 "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active",
+                                 "sv_active_cancel", "sv_being_canceled", "sv_idle", "sv_used",
+                                 "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode",
+                                 "load_balance_hosts"});
+  CHECK(msgs[1].type == 'D');
+  CHECK(msgs[1].body.find("transaction") != std::string::npos);
+  CHECK(msgs[2].type == 'C');
+  CHECK(msgs[2].body == std::string("SHOW\0", 5));
+}
+
+TEST_CASE("a stats user may SHOW but not RELOAD") {
+  Fixture f;
+  auto msgs = messages_of(f.console.execute("RELOAD", ConsoleRole::kStats));
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].type == 'E');
+  CHECK(pooler::protocol::parse_error_fields(pooler::util::as_bytes(msgs[0].body)).sqlstate ==
+        "42501");
+  CHECK(f.reloads == 0);
+  messages_of(f.console.execute("reload", ConsoleRole::kAdmin));
+  CHECK(f.reloads == 1);
+}
+
+TEST_CASE("an unknown console command is an ERROR, not a disconnect") {
+  Fixture f;
+  auto msgs = messages_of(f.console.execute("DROP TABLE x", ConsoleRole::kAdmin));
+  REQUIRE(msgs.size() == 1);
+  auto fields = pooler::protocol::parse_error_fields(pooler::util::as_bytes(msgs[0].body));
+  CHECK(fields.severity == "ERROR");
+  CHECK(fields.sqlstate == "42601");
+}
+
+TEST_CASE("the console answers the extended protocol that drivers use") {
+  Fixture f;
+  ConsoleSession session(f.console, ConsoleRole::kAdmin);
+  bool terminate = false;
+  auto send = [&](char type, const std::string& body) {
+    return messages_of(session.handle(type, pooler::util::as_bytes(body), terminate));
+  };
+  CHECK(send('P', std::string("\0SHOW VERSION\0\0\0", 16))[0].type == '1');
+  CHECK(send('B', std::string("\0\0\0\0\0\0\0\0", 8))[0].type == '2');
+  auto described = send('D', std::string("P\0", 2));
+  REQUIRE(described.size() == 1);
+  CHECK(column_names(described[0].body) == std::vector<std::string>{"version"});
+  auto executed = send('E', std::string("\0\0\0\0\0", 5));
+  REQUIRE(executed.size() == 2);
+  CHECK(executed[0].type == 'D');
+  CHECK(executed[1].type == 'C');
+  auto synced = send('S', "");
+  REQUIRE(synced.size() == 1);
+  CHECK(synced[0].type == 'Z');
+  send('X', "");
+  CHECK(terminate);
+}
+
+TEST_CASE("console timestamps use PgBouncer's form") {
+  auto t = std::chrono::system_clock::from_time_t(1226058406);  // 2008-11-07 11:46:46 UTC
+  CHECK(pooler::admin::format_time(t) == "2008-11-07 11:46:46 GMT");
+}
