@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "pooler/protocol/message_builder.hpp"
 #include "pooler/util/bytes.hpp"
 
 namespace pooler::admin {
@@ -36,21 +37,13 @@ std::int16_t type_length(ColumnType type) {
   }
 }
 
-std::size_t begin(std::string& out, char type) {
-  out.push_back(type);
-  std::size_t at = out.size();
-  out.append(4, '\0');
-  return at;
-}
-
-void finish(std::string& out, std::size_t at) {
-  util::ByteWriter(out).patch_i32(at, static_cast<std::int32_t>(out.size() - at));
-}
+using protocol::begin_message;
+using protocol::finish_message;
 
 }  // namespace
 
 void append_row_description(std::string& out, const ResultTable& table) {
-  auto at = begin(out, 'T');
+  auto at = begin_message(out, 'T');
   util::ByteWriter w(out);
   w.i16(static_cast<std::int16_t>(table.columns.size()));
   for (const auto& column : table.columns) {
@@ -62,20 +55,20 @@ void append_row_description(std::string& out, const ResultTable& table) {
     w.i32(-1);  // type modifier
     w.i16(0);   // text format
   }
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_command_complete(std::string& out, std::string_view tag) {
-  auto at = begin(out, 'C');
+  auto at = begin_message(out, 'C');
   util::ByteWriter(out).cstring(tag);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_table(std::string& out, const ResultTable& table, std::string_view tag,
                   bool describe) {
   if (describe) append_row_description(out, table);
   for (const auto& row : table.rows) {
-    auto at = begin(out, 'D');
+    auto at = begin_message(out, 'D');
     util::ByteWriter w(out);
     w.i16(static_cast<std::int16_t>(row.size()));
     for (const auto& cell : row) {
@@ -86,7 +79,7 @@ void append_table(std::string& out, const ResultTable& table, std::string_view t
       w.i32(static_cast<std::int32_t>(cell->size()));
       w.raw(*cell);
     }
-    finish(out, at);
+    finish_message(out, at);
   }
   append_command_complete(out, tag);
 }

@@ -103,22 +103,9 @@ struct Stream::Impl {
 };
 
 std::unique_ptr<Stream> Stream::accept_from(Loop& loop, uv_stream_t* server, Kind kind) {
-  auto* impl = new Stream::Impl;
-  impl->loop = &loop;
-  impl->kind = kind;
-  int rc = kind == Kind::kTcp ? uv_tcp_init(loop.raw(), &impl->h.tcp)
-                              : uv_pipe_init(loop.raw(), &impl->h.pipe, 0);
-  impl->h.handle.data = impl;
-  if (rc < 0) {
-    delete impl;
-    return nullptr;
-  }
-  if (uv_accept(server, &impl->h.stream) < 0) {
-    impl->owner_gone = true;
-    impl->close_now();
-    return nullptr;
-  }
-  return std::make_unique<Stream>(impl);
+  auto stream = create(loop, kind);
+  if (stream && uv_accept(server, stream->raw()) < 0) return nullptr;  // closes it
+  return stream;
 }
 
 std::unique_ptr<Stream> Stream::create(Loop& loop, Kind kind) {

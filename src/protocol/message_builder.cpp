@@ -5,31 +5,30 @@
 
 namespace pooler::protocol {
 
-namespace {
-
-// Writes the type byte and a length placeholder; returns where the length goes.
-std::size_t begin(std::string& out, char type) {
+std::size_t begin_message(std::string& out, char type) {
   out.push_back(type);
   std::size_t at = out.size();
   out.append(4, '\0');
   return at;
 }
 
-void finish(std::string& out, std::size_t length_at) {
+void finish_message(std::string& out, std::size_t length_at) {
   util::ByteWriter(out).patch_i32(length_at, static_cast<std::int32_t>(out.size() - length_at));
 }
 
+namespace {
+
 void append_auth_request(std::string& out, std::int32_t code, std::string_view payload) {
-  auto at = begin(out, 'R');
+  auto at = begin_message(out, 'R');
   util::ByteWriter w(out);
   w.i32(code);
   w.raw(payload);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_error_or_notice(std::string& out, char type, std::string_view severity,
                             std::string_view sqlstate, std::string_view message) {
-  auto at = begin(out, type);
+  auto at = begin_message(out, type);
   util::ByteWriter w(out);
   w.u8('S');
   w.cstring(severity);
@@ -40,7 +39,7 @@ void append_error_or_notice(std::string& out, char type, std::string_view severi
   w.u8('M');
   w.cstring(message);
   w.u8(0);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 }  // namespace
@@ -79,35 +78,35 @@ void append_auth_sasl_final(std::string& out, std::string_view data) {
 }
 
 void append_parameter_status(std::string& out, std::string_view name, std::string_view value) {
-  auto at = begin(out, 'S');
+  auto at = begin_message(out, 'S');
   util::ByteWriter w(out);
   w.cstring(name);
   w.cstring(value);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_backend_key_data(std::string& out, std::int32_t pid, std::int32_t key) {
-  auto at = begin(out, 'K');
+  auto at = begin_message(out, 'K');
   util::ByteWriter w(out);
   w.i32(pid);
   w.i32(key);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_ready_for_query(std::string& out, char status) {
-  auto at = begin(out, 'Z');
+  auto at = begin_message(out, 'Z');
   out.push_back(status);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_negotiate_protocol_version(std::string& out, int newest_minor,
                                        const std::vector<std::string>& unsupported_options) {
-  auto at = begin(out, 'v');
+  auto at = begin_message(out, 'v');
   util::ByteWriter w(out);
   w.i32(newest_minor);
   w.i32(static_cast<std::int32_t>(unsupported_options.size()));
   for (const auto& option : unsupported_options) w.cstring(option);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_startup(std::string& out,
@@ -125,36 +124,36 @@ void append_startup(std::string& out,
 }
 
 void append_password(std::string& out, std::string_view password) {
-  auto at = begin(out, 'p');
+  auto at = begin_message(out, 'p');
   util::ByteWriter(out).cstring(password);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_sasl_initial_response(std::string& out, std::string_view mechanism,
                                   std::string_view data) {
-  auto at = begin(out, 'p');
+  auto at = begin_message(out, 'p');
   util::ByteWriter w(out);
   w.cstring(mechanism);
   w.i32(static_cast<std::int32_t>(data.size()));
   w.raw(data);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_sasl_response(std::string& out, std::string_view data) {
-  auto at = begin(out, 'p');
+  auto at = begin_message(out, 'p');
   util::ByteWriter(out).raw(data);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_query(std::string& out, std::string_view sql) {
-  auto at = begin(out, 'Q');
+  auto at = begin_message(out, 'Q');
   util::ByteWriter(out).cstring(sql);
-  finish(out, at);
+  finish_message(out, at);
 }
 
 void append_terminate(std::string& out) {
-  auto at = begin(out, 'X');
-  finish(out, at);
+  auto at = begin_message(out, 'X');
+  finish_message(out, at);
 }
 
 void append_cancel_request(std::string& out, std::int32_t pid, std::int32_t key) {

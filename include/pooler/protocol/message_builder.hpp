@@ -19,6 +19,11 @@ inline constexpr std::int32_t kGssEncRequestCode = 80877104;
 
 enum class ErrorSeverity { kError, kFatal };
 
+// For builders of other typed messages: writes the type byte and a length placeholder and
+// returns where the length goes; finish_message fills it in once the body is written.
+std::size_t begin_message(std::string& out, char type);
+void finish_message(std::string& out, std::size_t length_at);
+
 // Backend -> client.
 void append_error(std::string& out, ErrorSeverity severity, std::string_view sqlstate,
                   std::string_view message);
