@@ -3,7 +3,14 @@ a Pooler process with its own ini, raw protocol helpers, and small polling utili
 
 Each case file is a unittest module run as `/usr/bin/python3 integration/test_x.py`, so CTest
 sees unittest's exit code and its summary ends the output. The environment names the binary
-(POOLER_BIN) and the cluster (POOLER_PG_STATE).
+(POOLER_BIN) and the cluster (POOLER_PG_STATE). By hand:
+
+    /usr/bin/python3 integration/pg_cluster.py start --state /tmp/pg.json
+    POOLER_BIN=build/pooler POOLER_PG_STATE=/tmp/pg.json /usr/bin/python3 integration/test_auth.py
+    /usr/bin/python3 integration/pg_cluster.py stop --state /tmp/pg.json
+
+POOLER_KEEP_TMP=1 keeps each pooler's directory (ini, userlist, log) after a passing case too;
+a failing case always keeps it and prints the log's tail.
 """
 
 import base64
@@ -43,7 +50,9 @@ def state():
     if _state is None:
         path = os.environ.get("POOLER_PG_STATE")
         if not path:
-            raise unittest.SkipTest("POOLER_PG_STATE is not set (run through ctest)")
+            # Failing, not skipping: a suite that skips everything when mis-wired proves nothing.
+            raise AssertionError("POOLER_PG_STATE is not set: run through ctest, or see the top "
+                                 "of harness.py")
         with open(path) as f:
             _state = json.load(f)
     return _state

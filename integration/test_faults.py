@@ -17,130 +17,26 @@ import resource
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import unittest
 
 import psycopg
 
 import harness as h
+import isolated_db
 from harness import Pooler, RawClient
+from isolated_db import (BackendWatch, active_with, db_backends, db_line, db_pooler, error_text,
+                         terminate)
 
 CASE_LIMIT = 170  # s; a case running longer than this is hung, and fails rather than waits
-
-
-# --- local helpers (harness.py is owned elsewhere) ---
-
-def db_line(db, port=None, **options):
-    line = f"host={h.HOST} port={port or h.pg_port()} dbname={db}"
-    return line + "".join(f" {k}={v}" for k, v in options.items())
-
-
-def db_pooler(db, settings, **db_options):
-    """A pooler whose only database is `db` on the test cluster."""
-    return Pooler(settings, databases={db: db_line(db, **db_options)})
-
-
-def db_backends(db):
-    """(pid, usename, state, query, backend_xid) of the client backends in db."""
-    with h.superuser_conn("postgres") as c:
-        return c.execute(
-            "SELECT pid, usename, state, query, backend_xid FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND datname = %s AND pid <> pg_backend_pid()",
-            (db,)).fetchall()
-
-
-def active_with(db, marker):
-    return [b for b in db_backends(db) if b[2] == "active" and marker in (b[3] or "")]
 
 
 def not_idle(db):
     """Backends in db doing anything but waiting idle outside a transaction."""
     return [b for b in db_backends(db) if b[2] != "idle"]
-
-
-def terminate(pids):
-    with h.superuser_conn("postgres") as c:
-        for pid in pids:
-            c.execute("SELECT pg_terminate_backend(%s)", (pid,))
-
-
-class BackendWatch:
-    """Counts the client backends of one database every `interval` s on a thread, over one
-    superuser connection; .max is the most it saw. Use as a context manager."""
-
-    def __init__(self, db, interval=0.02):
-        self.db, self.interval = db, interval
-        self.samples, self.max, self.error = 0, 0, None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            with h.superuser_conn("postgres") as c:
-                while not self._stop.is_set():
-                    n = c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                                  "AND backend_type = 'client backend'", (self.db,)).fetchone()[0]
-                    self.samples += 1
-                    self.max = max(self.max, n)
-                    self._stop.wait(self.interval)
-        except Exception as e:  # noqa: BLE001 - reported by check()
-            self.error = e
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=30)
-        return False
-
-    def check(self):
-        if self.error is not None:
-            raise AssertionError(f"backend monitor failed: {self.error!r}") from self.error
-        if self.samples == 0:
-            raise AssertionError("backend monitor took no samples")
-
-
-def read_to_close(sock, timeout):
-    """Reads until the peer closes; returns (bytes, seconds). Fails if still open at timeout."""
-    start = time.monotonic()
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except socket.timeout:
-        raise AssertionError(f"the pooler kept the connection open for {timeout} s "
-                             f"(received {data[:200]!r})") from None
-    except ConnectionResetError:
-        pass
-    return data, time.monotonic() - start
-
-
-def split_messages(data):
-    out, pos = [], 0
-    while pos + 5 <= len(data):
-        length = struct.unpack("!i", data[pos + 1:pos + 5])[0]
-        if pos + 1 + length > len(data):
-            break
-        out.append((data[pos:pos + 1], data[pos + 5:pos + 1 + length]))
-        pos += 1 + length
-    return out
-
-
-def error_text(exc):
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return f"{primary or ''} | {exc}"
 
 
 def run_in_thread(fn, *args):
@@ -253,39 +149,8 @@ shared_buffers = 16MB
             raise AssertionError(f"pgbench -i failed: {proc.stderr}")
 
 
-class Case(unittest.TestCase):
-    """A fresh database per case, and an alarm so that a hung client call fails the case."""
-
-    def setUp(self):
-        self.db = h.create_database(prefix="fault")
-        self.addCleanup(h.drop_database, self.db)
-
-        def on_alarm(signum, frame):
-            raise TimeoutError(f"{self.id()} ran longer than {CASE_LIMIT} s: hung")
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(CASE_LIMIT)
-        self.addCleanup(signal.signal, signal.SIGALRM, previous)
-        self.addCleanup(signal.alarm, 0)
-
-    def make_table(self):
-        table = h.unique_name("t")
-        with h.direct_conn(dbname=self.db) as c:
-            c.execute(f"CREATE TABLE {table} (id int)")
-            c.execute(f"GRANT ALL ON {table} TO PUBLIC")
-        return table
-
-    def count_rows(self, table):
-        with h.direct_conn(dbname=self.db) as c:
-            return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-    def connect(self, pooler, **kwargs):
-        return pooler.connect("scramuser", dbname=self.db, prepare_threshold=None, **kwargs)
-
-    def login(self, pooler, timeout=15):
-        client = RawClient(pooler.port, timeout=timeout)
-        client.login("scramuser", self.db, h.password("scramuser"))
-        return client
+class Case(isolated_db.Case):
+    db_prefix, case_limit = "fault", CASE_LIMIT
 
 
 class KilledServers(Case):

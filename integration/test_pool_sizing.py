@@ -9,92 +9,18 @@ replaces old servers, but only between transactions.
 Every case runs against a database of its own, so counting that database's backends in
 pg_stat_activity counts this pooler's servers and nothing another case (or file) opened."""
 
-import signal
 import sys
 import threading
 import time
-import unittest
 
 import psycopg
 
 import harness as h
+import isolated_db
 from harness import Pooler
+from isolated_db import BackendWatch, db_backends, db_line, db_pooler, terminate
 
 CASE_LIMIT = 150  # s; a case running longer than this is hung, and fails rather than waits
-
-
-# --- local helpers (harness.py is owned elsewhere) ---
-
-def db_pooler(db, settings, **db_options):
-    """A pooler whose only database is `db` on the test cluster, with per-database options."""
-    line = f"host={h.HOST} port={h.pg_port()} dbname={db}"
-    line += "".join(f" {k}={v}" for k, v in db_options.items())
-    return Pooler(settings, databases={db: line})
-
-
-def db_backends(db):
-    """(pid, usename, state) of the client backends in db."""
-    with h.superuser_conn("postgres") as c:
-        return c.execute(
-            "SELECT pid, usename, state FROM pg_stat_activity WHERE backend_type = "
-            "'client backend' AND datname = %s AND pid <> pg_backend_pid()", (db,)).fetchall()
-
-
-def terminate(pids):
-    with h.superuser_conn("postgres") as c:
-        for pid in pids:
-            c.execute("SELECT pg_terminate_backend(%s)", (pid,))
-
-
-class BackendWatch:
-    """Counts the client backends of one database every `interval` s on a thread, over one
-    superuser connection: .max is the most it saw, .max_by_user per user, .first_above(n) when
-    the count first exceeded n. Use as a context manager."""
-
-    def __init__(self, db, interval=0.02):
-        self.db, self.interval = db, interval
-        self.samples, self.max, self.max_by_user, self.error = 0, 0, {}, None
-        self.timeline = []  # (monotonic time, count) whenever the count changes
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            with h.superuser_conn("postgres") as c:
-                while not self._stop.is_set():
-                    rows = c.execute(
-                        "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = %s "
-                        "AND backend_type = 'client backend' GROUP BY usename",
-                        (self.db,)).fetchall()
-                    now = time.monotonic()
-                    n = sum(r[1] for r in rows)
-                    self.samples += 1
-                    self.max = max(self.max, n)
-                    for user, count in rows:
-                        self.max_by_user[user] = max(self.max_by_user.get(user, 0), count)
-                    if not self.timeline or self.timeline[-1][1] != n:
-                        self.timeline.append((now, n))
-                    self._stop.wait(self.interval)
-        except Exception as e:  # noqa: BLE001 - reported by check()
-            self.error = e
-
-    def first_above(self, n):
-        return next((t for t, count in self.timeline if count > n), None)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=30)
-        return False
-
-    def check(self):
-        if self.error is not None:
-            raise AssertionError(f"backend monitor failed: {self.error!r}") from self.error
-        if self.samples == 0:
-            raise AssertionError("backend monitor took no samples")
 
 
 def run_concurrently(pooler, db, users, sql, timeout=60):
@@ -138,20 +64,8 @@ def run_concurrently(pooler, db, users, sql, timeout=60):
             conn.close()
 
 
-class Case(unittest.TestCase):
-    """A fresh database per case, and an alarm so that a hung client call fails the case."""
-
-    def setUp(self):
-        self.db = h.create_database(prefix="sizing")
-        self.addCleanup(h.drop_database, self.db)
-
-        def on_alarm(signum, frame):
-            raise TimeoutError(f"{self.id()} ran longer than {CASE_LIMIT} s: hung")
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(CASE_LIMIT)
-        self.addCleanup(signal.signal, signal.SIGALRM, previous)
-        self.addCleanup(signal.alarm, 0)
+class Case(isolated_db.Case):
+    db_prefix, case_limit = "sizing", CASE_LIMIT
 
     def assert_all_answered(self, results, expect):
         failures = [(u, r) for u, r in results if isinstance(r, Exception) or r != expect]
@@ -171,7 +85,7 @@ class MinPoolSize(Case):
     def test_min_pool_size_is_kept_and_refilled(self):
         settings = {"pool_mode": "transaction", "default_pool_size": 5, "min_pool_size": 3}
         with db_pooler(self.db, settings) as pooler, BackendWatch(self.db) as watch:
-            with pooler.connect("scramuser", dbname=self.db, prepare_threshold=None) as conn:
+            with self.connect(pooler) as conn:
                 self.assertEqual(conn.execute("SELECT 1").fetchone()[0], 1)
             first = self.wait_for_backends(3, 10, "after one client came and went")
             time.sleep(1)
@@ -183,7 +97,7 @@ class MinPoolSize(Case):
             again = self.wait_for_backends(3, 10, "after pg_terminate_backend")
             self.assertFalse(set(killed) & {r[0] for r in again})
             self.assertTrue(all(r[1] == "scramuser" for r in again), again)
-            with pooler.connect("scramuser", dbname=self.db, prepare_threshold=None) as conn:
+            with self.connect(pooler) as conn:
                 self.assertEqual(conn.execute("SELECT 2").fetchone()[0], 2)
         watch.check()
         self.assertLessEqual(watch.max, 5, f"more backends than default_pool_size: {watch.max}")
@@ -261,7 +175,7 @@ class PerDatabaseOverrides(Case):
         settings = {"pool_mode": "transaction", "default_pool_size": 5, "query_wait_timeout": 30}
         with db_pooler(self.db, settings, min_pool_size=2, max_db_connections=3) as pooler:
             with BackendWatch(self.db) as watch:
-                with pooler.connect("scramuser", dbname=self.db, prepare_threshold=None) as c:
+                with self.connect(pooler) as c:
                     c.execute("SELECT 1")
                 self.wait_for_backends(2, 10, "the database's min_pool_size=2")
                 results, _ = run_concurrently(pooler, self.db, ["scramuser", "md5user"] * 3,
@@ -279,8 +193,7 @@ class MaxUserConnections(Case):
         self.addCleanup(h.drop_database, other_db)
         settings = {"pool_mode": "transaction", "default_pool_size": 5,
                     "max_user_connections": 2, "query_wait_timeout": 30}
-        databases = {db: f"host={h.HOST} port={h.pg_port()} dbname={db}"
-                     for db in (self.db, other_db)}
+        databases = {db: db_line(db) for db in (self.db, other_db)}
         with Pooler(settings, databases=databases) as pooler:
             both = {}
 
@@ -325,14 +238,14 @@ class ServerIdleTimeoutAndLifetime(Case):
                                  f"(now {len(db_backends(self.db))})")
             time.sleep(2)  # ... and min_pool_size keeps the last one
             self.assertEqual(len(db_backends(self.db)), 1)
-            with pooler.connect("scramuser", dbname=self.db, prepare_threshold=None) as conn:
+            with self.connect(pooler) as conn:
                 self.assertEqual(conn.execute("SELECT 3").fetchone()[0], 3)
 
     def test_server_lifetime_replaces_servers_between_transactions(self):
         settings = {"pool_mode": "transaction", "default_pool_size": 1, "server_lifetime": 1,
                     "query_wait_timeout": 30}
         with db_pooler(self.db, settings) as pooler, BackendWatch(self.db) as watch:
-            with pooler.connect("scramuser", dbname=self.db, prepare_threshold=None) as conn:
+            with self.connect(pooler) as conn:
                 # A transaction outliving server_lifetime keeps its server to the end.
                 conn.execute("BEGIN")
                 pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]

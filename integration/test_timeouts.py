@@ -7,149 +7,23 @@ idle_transaction_timeout and query_wait_timeout disconnect exactly the clients t
 Every case runs against a database of its own, so counting that database's backends in
 pg_stat_activity counts this pooler's servers and nothing another case (or file) opened."""
 
-import signal
-import socket
-import struct
 import sys
 import threading
 import time
-import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
 import harness as h
-from harness import Pooler, RawClient
+import isolated_db
+from isolated_db import (BackendWatch, active_with, db_backends, db_pooler, error_text,
+                         read_to_close, split_messages)
 
 CASE_LIMIT = 150  # s; a case running longer than this is hung, and fails rather than waits
 
 
-# --- local helpers (harness.py is owned elsewhere) ---
-
-def db_pooler(db, settings, **db_options):
-    """A pooler whose only database is `db` on the test cluster, with per-database options."""
-    line = f"host={h.HOST} port={h.pg_port()} dbname={db}"
-    line += "".join(f" {k}={v}" for k, v in db_options.items())
-    return Pooler(settings, databases={db: line})
-
-
-def db_backends(db):
-    """(pid, usename, state, query, backend_xid) of the client backends in db."""
-    with h.superuser_conn("postgres") as c:
-        return c.execute(
-            "SELECT pid, usename, state, query, backend_xid FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND datname = %s AND pid <> pg_backend_pid()",
-            (db,)).fetchall()
-
-
-def active_with(db, marker):
-    return [b for b in db_backends(db) if b[2] == "active" and marker in (b[3] or "")]
-
-
-class BackendWatch:
-    """Counts the client backends of one database every `interval` s on a thread, over one
-    superuser connection; .max is the most it saw. Use as a context manager."""
-
-    def __init__(self, db, interval=0.02):
-        self.db, self.interval = db, interval
-        self.samples, self.max, self.error = 0, 0, None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            with h.superuser_conn("postgres") as c:
-                while not self._stop.is_set():
-                    n = c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                                  "AND backend_type = 'client backend'", (self.db,)).fetchone()[0]
-                    self.samples += 1
-                    self.max = max(self.max, n)
-                    self._stop.wait(self.interval)
-        except Exception as e:  # noqa: BLE001 - reported by check()
-            self.error = e
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=30)
-        return False
-
-    def check(self):
-        if self.error is not None:
-            raise AssertionError(f"backend monitor failed: {self.error!r}") from self.error
-        if self.samples == 0:
-            raise AssertionError("backend monitor took no samples")
-
-
-def read_to_close(sock, timeout):
-    """Reads what the peer sends until it closes; returns (bytes, seconds until the close).
-    Raises AssertionError if it is still open after timeout s."""
-    start = time.monotonic()
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except socket.timeout:
-        raise AssertionError(f"the pooler kept the connection open for {timeout} s "
-                             f"(received {data[:200]!r})") from None
-    except ConnectionResetError:
-        pass
-    return data, time.monotonic() - start
-
-
-def split_messages(data):
-    """Backend messages in a byte string: [(type, payload)]; a truncated tail is dropped."""
-    out, pos = [], 0
-    while pos + 5 <= len(data):
-        length = struct.unpack("!i", data[pos + 1:pos + 5])[0]
-        if pos + 1 + length > len(data):
-            break
-        out.append((data[pos:pos + 1], data[pos + 5:pos + 1 + length]))
-        pos += 1 + length
-    return out
-
-
-def error_text(exc):
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return f"{primary or ''} | {exc}"
-
-
-class Case(unittest.TestCase):
-    """A fresh database per case, and an alarm so that a hung client call fails the case."""
-
-    def setUp(self):
-        self.db = h.create_database(prefix="tmo")
-        self.addCleanup(h.drop_database, self.db)
-
-        def on_alarm(signum, frame):
-            raise TimeoutError(f"{self.id()} ran longer than {CASE_LIMIT} s: hung")
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(CASE_LIMIT)
-        self.addCleanup(signal.signal, signal.SIGALRM, previous)
-        self.addCleanup(signal.alarm, 0)
-
-    def make_table(self):
-        table = h.unique_name("t")
-        with h.direct_conn(dbname=self.db) as c:
-            c.execute(f"CREATE TABLE {table} (id int)")
-            c.execute(f"GRANT ALL ON {table} TO PUBLIC")
-        return table
-
-    def count_rows(self, table):
-        with h.direct_conn(dbname=self.db) as c:
-            return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-    def connect(self, pooler, **kwargs):
-        return pooler.connect("scramuser", dbname=self.db, prepare_threshold=None, **kwargs)
+class Case(isolated_db.Case):
+    db_prefix, case_limit = "tmo", CASE_LIMIT
 
     def assert_healthy(self, pooler):
         """A normal query through this pooler, to this case's database, still works."""
@@ -174,8 +48,7 @@ class QueryTimeout(Case):
                     marker = h.unique_name("qt_sleep")
                     # A raw client, to see the SQLSTATE: libpq reports an error followed by EOF
                     # as "consuming input failed" and drops the fields.
-                    with RawClient(pooler.port, timeout=15) as client:
-                        client.login("scramuser", self.db, h.password("scramuser"))
+                    with self.login(pooler) as client:
                         first_pid = int(client.query("SELECT pg_backend_pid()")[0][0])
                         start = time.monotonic()
                         client.send_query(f"SELECT pg_sleep(30) /* {marker} */")
@@ -298,8 +171,7 @@ class ClientIdleTimeout(Case):
     def test_idle_client_is_dropped_and_busy_client_is_not(self):
         settings = {"pool_mode": "transaction", "client_idle_timeout": 1}
         with db_pooler(self.db, settings) as pooler:
-            idle = RawClient(pooler.port, timeout=15)
-            idle.login("scramuser", self.db, h.password("scramuser"))
+            idle = self.login(pooler)
             self.assertEqual(idle.query("SELECT 1"), [["1"]])
             with self.connect(pooler) as idle_psycopg, self.connect(pooler) as busy:
                 idle_psycopg.execute("SELECT 1")
@@ -393,8 +265,7 @@ class IdleTransactionTimeout(Case):
         settings = {"pool_mode": "transaction", "default_pool_size": 1,
                     "idle_transaction_timeout": 1, "query_wait_timeout": 30}
         with db_pooler(self.db, settings) as pooler:
-            client = RawClient(pooler.port, timeout=15)
-            client.login("scramuser", self.db, h.password("scramuser"))
+            client = self.login(pooler)
             client.query("BEGIN")
             client.query(f"INSERT INTO {table} VALUES (1)")
             self.assertEqual(client.transaction_status, b"T")
@@ -436,8 +307,7 @@ class QueryWaitTimeout(Case):
                 self.assertGreater(waited, 0.5, "it did not wait for the server")
                 self.assertLess(waited, 10, f"query_wait_timeout=1 answered after {waited:.1f} s")
                 # A raw client: the SQLSTATE too.
-                with RawClient(pooler.port, timeout=15) as raw:
-                    raw.login("scramuser", self.db, h.password("scramuser"))
+                with self.login(pooler) as raw:
                     raw.send_query("SELECT 3")
                     data, waited = read_to_close(raw.sock, timeout=10)
                 errors = [h.error_fields(p) for k, p in split_messages(data) if k == b"E"]

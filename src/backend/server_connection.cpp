@@ -192,7 +192,7 @@ bool ServerConnection::handle_login_message(char type, util::Bytes body) {
       return true;
     }
     case 'E':
-      login_failed(protocol::parse_error_fields(body));
+      login_failed(protocol::parse_error_fields(body), true);
       return false;
     case 'Z':
       note_ready('I');
@@ -296,11 +296,11 @@ bool ServerConnection::handle_auth_request(util::Bytes body) {
   return true;
 }
 
-void ServerConnection::login_failed(protocol::ErrorFields error) {
+void ServerConnection::login_failed(protocol::ErrorFields error, bool refused) {
   set_state(ServerState::kClosed);
   pending_connect_.reset();
   if (stream_) stream_->close();
-  owner_.on_server_login_failed(*this, error);
+  owner_.on_server_login_failed(*this, error, refused);
 }
 
 void ServerConnection::attach(ServerPeer& peer) {

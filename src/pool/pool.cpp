@@ -234,18 +234,29 @@ void Pool::make_idle(ServerConnection& server) {
   idle_.push_back(&server);
 }
 
-void Pool::on_server_login_failed(ServerConnection& server, const protocol::ErrorFields& error) {
+void Pool::on_server_login_failed(ServerConnection& server, const protocol::ErrorFields& error,
+                                  bool refused) {
   spdlog::warn("S-{:#x} {}/{} server login failed: {}", server.id(), key_.database, key_.user,
                error.message);
   last_login_error_ = error;
   login_retry_after_ = context_.clock.now() + settings_.server_login_retry;
   drop(server);
-  // The clients waiting here would only meet the same failure: tell them what the server said.
-  std::string sqlstate = error.sqlstate.empty() ? protocol::sqlstate::kConnectionFailure
-                                                : error.sqlstate;
-  while (auto entry = waiters_.pop()) {
-    entry->waiter->on_wait_failed(sqlstate, error.message);
+  if (!refused) {
+    // Unreachable: the waiting clients stay queued for the retry after server_login_retry, and
+    // get this error if their query_wait_timeout comes first.
+    return;
   }
+  // PostgreSQL said no (bad password, no such database): waiting would only meet the same
+  // answer, so every waiting client gets the server's own error now.
+  while (auto entry = waiters_.pop()) {
+    entry->waiter->on_wait_failed(login_error_sqlstate(), error.message);
+  }
+}
+
+std::string Pool::login_error_sqlstate() const {
+  return last_login_error_ && !last_login_error_->sqlstate.empty()
+             ? last_login_error_->sqlstate
+             : std::string(protocol::sqlstate::kConnectionFailure);
 }
 
 void Pool::on_server_closed(ServerConnection& server, const std::string& reason) {
@@ -291,7 +302,13 @@ void Pool::tick() {
     while (const auto* front = waiters_.front()) {
       if (now - front->since < settings_.query_wait_timeout) break;
       auto entry = waiters_.pop();
-      entry->waiter->on_wait_failed(protocol::sqlstate::kProtocolViolation, "query_wait_timeout");
+      if (last_login_error_) {
+        // Still no server because PostgreSQL cannot be reached: that is the real reason.
+        entry->waiter->on_wait_failed(login_error_sqlstate(), last_login_error_->message);
+      } else {
+        entry->waiter->on_wait_failed(protocol::sqlstate::kProtocolViolation,
+                                      "query_wait_timeout");
+      }
     }
   }
   auto positive = [](util::Duration d) { return d > util::Duration{}; };
@@ -338,8 +355,10 @@ void Pool::tick() {
     if (servers_.count(server) == 0) continue;
     if (server->state() == ServerState::kConnecting || server->state() == ServerState::kLogin) {
       server->close();
-      on_server_login_failed(*server, {"FATAL", protocol::sqlstate::kConnectionFailure,
-                                       "pooler cannot connect to server: " + std::string(reason)});
+      on_server_login_failed(*server,
+                             {"FATAL", protocol::sqlstate::kConnectionFailure,
+                              "pooler cannot connect to server: " + std::string(reason)},
+                             false);
     } else {
       close_server(*server, reason);
     }

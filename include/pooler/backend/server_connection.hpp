@@ -53,8 +53,10 @@ class ServerOwner {
  public:
   virtual ~ServerOwner() = default;
   virtual void on_server_ready(class ServerConnection& server) = 0;
-  virtual void on_server_login_failed(ServerConnection& server,
-                                      const protocol::ErrorFields& error) = 0;
+  // `refused` is true when PostgreSQL itself answered with an error (bad password, no such
+  // database), false when it could not be reached or the login did not finish.
+  virtual void on_server_login_failed(ServerConnection& server, const protocol::ErrorFields& error,
+                                      bool refused) = 0;
   // The server closed or failed; the owner drops it. Called after the peer was told.
   virtual void on_server_closed(ServerConnection& server, const std::string& reason) = 0;
 };
@@ -140,7 +142,7 @@ class ServerConnection final : public net::StreamHandler {
   bool handle_auth_request(util::Bytes body);
   void handle_forwarding_bytes(util::Bytes data);
   void handle_internal_bytes(util::Bytes data);
-  void login_failed(protocol::ErrorFields error);
+  void login_failed(protocol::ErrorFields error, bool refused = false);
   void note_ready(char status);
   void start_swallowing(std::function<void(bool)> done);
   void lost(const std::string& reason);

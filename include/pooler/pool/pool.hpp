@@ -105,7 +105,7 @@ class Pool final : public backend::ServerOwner {
   // backend::ServerOwner
   void on_server_ready(backend::ServerConnection& server) override;
   void on_server_login_failed(backend::ServerConnection& server,
-                              const protocol::ErrorFields& error) override;
+                              const protocol::ErrorFields& error, bool refused) override;
   void on_server_closed(backend::ServerConnection& server, const std::string& reason) override;
 
  private:
@@ -115,6 +115,7 @@ class Pool final : public backend::ServerOwner {
   void salvage(backend::ServerConnection& server);
   void check_then_serve(backend::ServerConnection& server);
   int size_limit() const;
+  std::string login_error_sqlstate() const;
   void enforce_query_timeout(backend::ServerConnection& server);
   void close_server(backend::ServerConnection& server, const std::string& reason);
   void drop(backend::ServerConnection& server);
