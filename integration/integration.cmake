@@ -34,6 +34,14 @@ set(_itest_env
     PYTHONUNBUFFERED=1)
 
 file(GLOB _itest_cases CONFIGURE_DEPENDS ${_itest_dir}/test_*.py)
+if(POOLER_SANITIZE)
+  # Under ASan+UBSan the pooler is several times slower: run the cases that exercise the most
+  # code paths (login, every mode, malformed input, cancel, limits, timeouts), not the load tests.
+  set(_itest_cases)
+  foreach(_name auth modes malformed cancel limits psycopg shutdown timeouts)
+    list(APPEND _itest_cases ${_itest_dir}/test_${_name}.py)
+  endforeach()
+endif()
 foreach(_case IN LISTS _itest_cases)
   get_filename_component(_name ${_case} NAME_WE)
   string(REGEX REPLACE "^test_" "" _name ${_name})
