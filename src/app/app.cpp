@@ -79,7 +79,7 @@ struct App::State {
     const auto& s = config->settings;
     auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
       if (stopping) return;
-      if (stream->local().addr != "unix") {
+      if (stream->kind() == net::Stream::Kind::kTcp) {
         net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()),
                       frontend::tcp_options(config->settings));
       }

@@ -222,24 +222,21 @@ void ClientConnection::handle_auth_bytes() {
       fail(ss::kInvalidPassword, "password authentication failed for user \"" + user_ + "\"");
       return;
     }
-    stream_->write(reply);
-    if (outcome == Authenticator::Outcome::kOk) {
-      if (console_requested_) {
-        console_login();
-      } else {
-        authenticated();
-      }
+    if (outcome != Authenticator::Outcome::kOk) {
+      stream_->write(reply);
+    } else if (console_requested_) {
+      console_login(std::move(reply));
+    } else {
+      authenticated(std::move(reply));
     }
   }
 }
 
-void ClientConnection::authenticated() {
+void ClientConnection::authenticated(std::string out) {
   // Whatever followed the last auth message is already query traffic.
   std::string early = std::move(buffer_);
   buffer_.clear();
-  std::string out;
   protocol::append_auth_ok(out);
-  stream_->write(out);
 
   auto database = *config_->find_database(database_);
   std::string server_user = database.user.empty() ? user_ : database.user;
@@ -278,16 +275,17 @@ void ClientConnection::authenticated() {
   context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
 
   if (const auto& welcome = pool_->welcome_parameters()) {
-    greet(*welcome);
+    greet(*welcome, std::move(out));
   } else {
     // No server of this pool has logged in yet: get one, greet with its parameters.
+    stream_->write(out);
     state_ = ClientState::kLoginWait;
     request_server();
   }
   if (!early.empty() && state_ != ClientState::kClosed) handle_query_bytes(util::as_bytes(early));
 }
 
-void ClientConnection::console_login() {
+void ClientConnection::console_login(std::string out) {
   const auto& settings = config_->settings;
   auto listed = [this](const std::vector<std::string>& users) { return contains(users, user_); };
   bool own_peer = user_ == "pgbouncer" && peer_.is_unix && peer_.uid == static_cast<int>(getuid());
@@ -309,7 +307,6 @@ void ClientConnection::console_login() {
   buffer_.clear();
   console_ = std::make_unique<ConsoleSession>(*context_.console, role);
   // The values PgBouncer's console reports, so clients configure themselves the same way.
-  std::string out;
   protocol::append_auth_ok(out);
   for (const auto& [name, value] :
        std::vector<std::pair<std::string, std::string>>{
@@ -356,14 +353,13 @@ void ClientConnection::handle_console_bytes() {
   if (state_ == ClientState::kConsole) buffer_.erase(0, consumed);
 }
 
-void ClientConnection::greet(const backend::ParameterSet& server_parameters) {
+void ClientConnection::greet(const backend::ParameterSet& server_parameters, std::string out) {
   backend::ParameterSet shown = server_parameters;
   for (const auto& [name, value] : parameters_.entries()) shown.set(name, value);
   // The client's view starts as the server's defaults plus what it asked for.
   for (const auto& [name, value] : shown.entries()) {
     if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
   }
-  std::string out;
   for (const auto& [name, value] : shown.entries()) {
     protocol::append_parameter_status(out, name, value);
   }

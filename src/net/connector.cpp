@@ -40,7 +40,7 @@ struct PendingConnect::State {
       finish(nullptr, uv_strerror(status));
       return;
     }
-    if (connected->local().addr != "unix") {
+    if (connected->kind() == Stream::Kind::kTcp) {
       tune_tcp(reinterpret_cast<uv_tcp_t*>(connected->raw()), tcp);
     }
     finish(std::move(connected), "");

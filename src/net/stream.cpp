@@ -246,6 +246,8 @@ PeerInfo describe(const sockaddr_storage& ss) {
 
 }  // namespace
 
+Stream::Kind Stream::kind() const { return impl_->kind; }
+
 PeerInfo Stream::peer() const {
   if (impl_->kind == Kind::kUnix) {
     PeerInfo info;
@@ -283,14 +285,16 @@ PeerInfo Stream::local() const {
 
 void tune_tcp(uv_tcp_t* tcp, const TcpOptions& options) {
   uv_tcp_nodelay(tcp, 1);
-  // libuv needs an idle time when enabling; 7200 s is the Linux default it would otherwise keep.
-  uv_tcp_keepalive(tcp, options.keepalive ? 1 : 0, options.keepidle > 0 ? options.keepidle : 7200);
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) != 0) return;
   auto set = [fd](int option, int value) {
     if (value > 0) setsockopt(fd, IPPROTO_TCP, option, &value, sizeof value);
   };
+  // Set only what differs from the kernel's defaults: every option is a syscall per connection.
+  int keepalive = options.keepalive ? 1 : 0;
+  if (keepalive) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, sizeof keepalive);
   if (options.keepalive) {
+    set(TCP_KEEPIDLE, options.keepidle);
     set(TCP_KEEPINTVL, options.keepintvl);
     set(TCP_KEEPCNT, options.keepcnt);
   }

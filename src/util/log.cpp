@@ -3,6 +3,7 @@
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
 
 namespace pooler::util {
 
@@ -14,7 +15,8 @@ void setup_logging(const LogOptions& options) {
     logger = spdlog::basic_logger_mt("pooler", options.logfile);
   }
   // PgBouncer's shape: timestamp, pid, level word, message.
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %z [%P] %^%l%$ %v");
+  // The pid is fixed for the logger's life: spdlog's %P would call getpid() on every line.
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %z [" + std::to_string(getpid()) + "] %^%l%$ %v");
   spdlog::level::level_enum level = spdlog::level::info;
   if (options.quiet) level = spdlog::level::warn;
   if (options.verbose == 1) level = spdlog::level::debug;

@@ -80,8 +80,10 @@ class ClientConnection final : public net::StreamHandler,
   void handle_startup_bytes();
   void handle_startup_message(const protocol::StartupMessage& message);
   void handle_auth_bytes();
-  void authenticated();
-  void greet(const backend::ParameterSet& server_parameters);
+  // `out` holds what the client is still owed from authentication; the login messages are
+  // appended so that one write carries them all.
+  void authenticated(std::string out = {});
+  void greet(const backend::ParameterSet& server_parameters, std::string out = {});
   void handle_query_bytes(util::Bytes data);
   void request_server();
   void use_server(pool::ServerLease lease);
@@ -90,7 +92,7 @@ class ClientConnection final : public net::StreamHandler,
   void close(const std::string& reason);
   void enter_idle();
   void transaction_settled(char status);
-  void console_login();
+  void console_login(std::string out = {});
   void handle_console_bytes();
   std::string prefix() const;
 

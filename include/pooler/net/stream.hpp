@@ -76,6 +76,7 @@ class Stream {
   void close();
   bool closed() const;
 
+  Kind kind() const;
   PeerInfo peer() const;
   PeerInfo local() const;
   uv_stream_t* raw();
