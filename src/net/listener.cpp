@@ -7,12 +7,7 @@
 namespace pooler::net {
 
 struct Listener::Impl {
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_handle_t handle;
-    uv_stream_t stream;
-  } h;
+  StreamHandle h;
   Loop* loop = nullptr;
   Stream::Kind kind = Stream::Kind::kTcp;
   OnAccept on_accept;

@@ -11,12 +11,7 @@
 namespace pooler::net {
 
 struct Stream::Impl {
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_handle_t handle;
-    uv_stream_t stream;
-  } h;
+  StreamHandle h;
   Loop* loop = nullptr;
   Kind kind = Kind::kTcp;
   StreamHandler* handler = nullptr;

@@ -16,6 +16,14 @@
 
 namespace pooler::net {
 
+// A TCP or unix stream handle, viewable as the libuv base types it extends.
+union StreamHandle {
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  uv_handle_t handle;
+  uv_stream_t stream;
+};
+
 class StreamHandler {
  public:
   virtual ~StreamHandler() = default;
