@@ -2,7 +2,8 @@
 # `make bench`: pgbench throughput straight to PostgreSQL 15, through Debian's pgbouncer and through
 # pooler (same pool settings), printed as a table with ratios and saved to .bench/results.txt.
 # Everything runs in a throwaway temp dir that is removed on exit.
-# Knobs: BENCH_SECONDS (10 per run), BENCH_SCALE (10), POOLER_BIN (build/pooler).
+# Knobs: BENCH_SECONDS (10 per run), BENCH_ROUNDS (3, median reported), BENCH_SCALE (10),
+# POOLER_BIN (build/pooler).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,6 +11,7 @@ out_dir=$repo/.bench
 pg_bin=/usr/lib/postgresql/15/bin
 pooler_bin=${POOLER_BIN:-$repo/build/pooler}
 seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
 scale=${BENCH_SCALE:-10}
 targets=(direct pgbouncer pooler)
 # name|clients|more pgbench options; every run is pgbench -n -S -j 2 -c clients -T ... bench.
@@ -196,6 +198,12 @@ ratio() {
     if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'
 }
 
+# median VALUES...: the median of the numeric values, or FAILED if none.
+median() {
+  printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "FAILED"; else print v[int((NR + 1) / 2)] }'
+}
+
 row() { printf '| %-26s | %12s | %13s | %12s | %16s | %13s |\n' "$@"; }
 
 export PGSSLMODE=disable PGGSSENCMODE=disable
@@ -204,26 +212,35 @@ rows=()
 for workload in "${workloads[@]}"; do
   IFS='|' read -r name clients extra <<<"$workload"
   read -r -a opts <<<"$extra"
-  declare -A tps=()
+  declare -A tps=() runs=()
+  # Rounds alternate the targets, and the median is reported: on a small machine pgbench,
+  # PostgreSQL and the pooler share the cores, and single runs swing by 10-15 %.
+  for ((round = 1; round <= rounds; round++)); do
+    for target in "${targets[@]}"; do
+      file=$out_dir/pgbench/${name//[^a-zA-Z0-9]/_}.$target.$round.log
+      say "$name -> $target (${seconds}s, round $round/$rounds)"
+      result=$(bench_one "$target" "$file" "$clients" "${opts[@]}")
+      if [[ $result == FAILED ]]; then
+        say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not' "$file" || tail -n 1 "$file")"
+      fi
+      runs[$target]+=" $result"
+      sleep 1
+    done
+  done
   for target in "${targets[@]}"; do
-    file=$out_dir/pgbench/${name//[^a-zA-Z0-9]/_}.$target.log
-    say "$name -> $target (${seconds}s)"
-    tps[$target]=$(bench_one "$target" "$file" "$clients" "${opts[@]}")
-    if [[ ${tps[$target]} == FAILED ]]; then
-      say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not' "$file" || tail -n 1 "$file")"
-    fi
-    sleep 1
+    # shellcheck disable=SC2086 # the runs are a word list
+    tps[$target]=$(median ${runs[$target]})
   done
   rows+=("$(row "$name" "${tps[direct]}" "${tps[pgbouncer]}" "${tps[pooler]}" \
     "$(ratio "${tps[pooler]}" "${tps[pgbouncer]}")" "$(ratio "${tps[pooler]}" "${tps[direct]}")")")
-  unset tps
+  unset tps runs
 done
 
 for target in pgbouncer pooler; do
   tail -n 200 "$work/$target.log" >"$out_dir/$target.log" 2>/dev/null || true
 done
 {
-  echo "pgbench -S (select only), -j 2, $seconds s per run, scale $scale; $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "pgbench -S (select only), -j 2, $seconds s per run, median of $rounds rounds, scale $scale; $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "pool_mode=transaction default_pool_size=20 max_client_conn=2000; pooler $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'); $(pgbouncer --version | head -n 1)"
   echo
   row workload "direct tps" "pgbouncer tps" "pooler tps" "pooler/pgbouncer" "pooler/direct"
