@@ -60,6 +60,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     v.state = waiting ? "waiting" : (c.server() != nullptr ? "active" : "idle");
     v.addr = c.peer().addr;
     v.port = c.peer().port;
+    auto local = c.local();
+    v.local_addr = local.addr;
+    v.local_port = local.port;
     v.connect_time = c.connected_wall();
     v.request_time = v.connect_time;
     v.wait_us = std::chrono::duration_cast<std::chrono::microseconds>(c.waiting_for()).count();

@@ -46,24 +46,6 @@ protocol::ErrorFields pooler_error(std::string message) {
 
 }  // namespace
 
-const char* to_string(ServerState state) {
-  switch (state) {
-    case ServerState::kConnecting:
-      return "connecting";
-    case ServerState::kLogin:
-      return "login";
-    case ServerState::kIdle:
-      return "idle";
-    case ServerState::kActive:
-      return "active";
-    case ServerState::kInternal:
-      return "internal";
-    case ServerState::kClosed:
-      return "closed";
-  }
-  return "?";
-}
-
 ServerConnection::ServerConnection(net::Loop& loop, const util::Clock& clock, ServerTarget target,
                                    ServerOwner& owner, std::uint64_t id)
     : loop_(loop),

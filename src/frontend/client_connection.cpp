@@ -33,28 +33,6 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 
 }  // namespace
 
-const char* to_string(ClientState state) {
-  switch (state) {
-    case ClientState::kStartup:
-      return "startup";
-    case ClientState::kAuth:
-      return "auth";
-    case ClientState::kLoginWait:
-      return "login";
-    case ClientState::kIdle:
-      return "idle";
-    case ClientState::kWaiting:
-      return "waiting";
-    case ClientState::kActive:
-      return "active";
-    case ClientState::kConsole:
-      return "console";
-    case ClientState::kClosed:
-      return "closed";
-  }
-  return "?";
-}
-
 ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net::Stream> stream,
                                    std::uint64_t id)
     : context_(context),

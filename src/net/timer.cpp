@@ -41,6 +41,5 @@ void Timer::start_once(std::chrono::milliseconds delay) {
       static_cast<std::uint64_t>(delay.count()), 0);
 }
 
-void Timer::stop() { uv_timer_stop(&impl_->timer); }
 
 }  // namespace pooler::net

@@ -81,7 +81,7 @@ util::Duration Pool::longest_wait() const {
 
 std::optional<protocol::ErrorFields> Pool::refusal() const {
   if (!last_login_error_ || context_.clock.now() >= login_retry_after_) return std::nullopt;
-  if (!idle_.empty() || counts().total() > 0) return std::nullopt;
+  if (!servers_.empty()) return std::nullopt;
   return last_login_error_;
 }
 
@@ -199,7 +199,8 @@ void Pool::reuse(ServerConnection& server) {
     close_server(server, "server lifetime over");
     return;
   }
-  if (counts().total() > settings_.pool_size && waiters_.empty()) {
+  // Closed servers leave servers_ at once, so its size is the open count; no walk per release.
+  if (static_cast<int>(servers_.size()) > settings_.pool_size && waiters_.empty()) {
     close_server(server, "reserve server no longer needed");
     return;
   }
@@ -366,7 +367,7 @@ void Pool::tick() {
   serve_waiters();
   // min_pool_size: keep that many servers open and warm, refilled after failures.
   if (!(last_login_error_ && now < login_retry_after_)) {
-    int missing = settings_.min_pool_size - counts().total();
+    int missing = settings_.min_pool_size - static_cast<int>(servers_.size());
     for (int i = 0; i < missing && database_budget_.can_take() && user_budget_.can_take(); ++i) {
       open_server();
     }

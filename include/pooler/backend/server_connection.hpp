@@ -46,8 +46,6 @@ enum class ServerState {
   kClosed,
 };
 
-const char* to_string(ServerState state);
-
 // The pool's side: told when the server is ready for use or gone.
 class ServerOwner {
  public:

@@ -30,8 +30,6 @@ enum class ClientState {
   kClosed,
 };
 
-const char* to_string(ClientState state);
-
 class ClientConnection final : public net::StreamHandler,
                                public backend::ServerPeer,
                                public pool::Waiter {
@@ -55,6 +53,8 @@ class ClientConnection final : public net::StreamHandler,
   const std::string& user() const { return user_; }
   const std::string& database() const { return database_; }
   const net::PeerInfo& peer() const { return peer_; }
+  // The pooler's end of the connection (a syscall: for the console, not the data path).
+  net::PeerInfo local() const { return stream_->local(); }
   std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
   // The server it holds, if any.
   const backend::ServerConnection* server() const { return server_.get(); }

@@ -18,7 +18,6 @@ class Timer {
 
   void start(std::chrono::milliseconds interval);
   void start_once(std::chrono::milliseconds delay);
-  void stop();
 
  private:
   struct Impl;
