@@ -27,11 +27,13 @@ constexpr ShowCommand kShowCommands[] = {
     {"POOLS", show_pools},       {"CLIENTS", show_clients}, {"SERVERS", show_servers},
     {"DATABASES", show_databases}, {"USERS", show_users},   {"CONFIG", show_config},
     {"STATE", show_state},       {"LISTS", show_lists},     {"VERSION", show_version},
+    {"STATS", show_stats},       {"STATS_TOTALS", show_stats_totals},
+    {"STATS_AVERAGES", show_stats_averages}, {"TOTALS", show_totals},
 };
 
 // Commands PgBouncer has that this console does not implement yet: refused by name, clearly.
 constexpr std::string_view kNotYet[] = {
-    "SHOW STATS", "SHOW STATS_TOTALS", "SHOW STATS_AVERAGES", "SHOW TOTALS", "SHOW MEM",
+    "SHOW MEM",
     "SHOW FDS", "SHOW SOCKETS", "SHOW ACTIVE_SOCKETS", "SHOW DNS_HOSTS", "SHOW DNS_ZONES",
     "SHOW PEERS", "SHOW PEER_POOLS", "PAUSE", "RESUME", "SUSPEND", "DISABLE", "ENABLE", "KILL",
     "KILL_CLIENT", "RECONNECT", "WAIT_CLOSE", "SET"};

@@ -77,7 +77,13 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     snap.clients.push_back(std::move(v));
   });
 
+  std::map<std::string, DatabaseStats> stats;
   pools.for_each([&](const pool::Pool& p) {
+    DatabaseStats& db = stats[p.key().database];
+    db.database = p.key().database;
+    db.totals += p.stats();
+    db.averages += p.averages();
+
     PoolView view;
     view.database = p.key().database;
     view.user = p.key().user;
@@ -114,6 +120,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       snap.servers.push_back(std::move(v));
     });
   });
+  for (auto& [name, db] : stats) snap.stats.push_back(std::move(db));
   return snap;
 }
 

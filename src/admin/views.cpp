@@ -52,6 +52,66 @@ ResultTable connections(const std::vector<ConnectionView>& list) {
   return t;
 }
 
+// PgBouncer's stats fields in its column order, with each name it goes by: in SHOW STATS_TOTALS,
+// after total_ and avg_ in SHOW STATS, and the internal name SHOW TOTALS prints.
+struct StatsField {
+  const char* name;
+  const char* total_name;
+  const char* avg_name;
+  const char* internal_name;
+  std::uint64_t metrics::PoolStats::*member;
+};
+
+using S = metrics::PoolStats;
+constexpr StatsField kStatsFields[] = {
+    {"server_assignment_count", "server_assignment_count", "server_assignment_count",
+     "server_assignment_count", &S::server_assignment_count},
+    {"xact_count", "xact_count", "xact_count", "xact_count", &S::xact_count},
+    {"query_count", "query_count", "query_count", "query_count", &S::query_count},
+    {"bytes_received", "received", "recv", "client_bytes", &S::bytes_received},
+    {"bytes_sent", "sent", "sent", "server_bytes", &S::bytes_sent},
+    {"xact_time", "xact_time", "xact_time", "xact_time", &S::xact_time_us},
+    {"query_time", "query_time", "query_time", "query_time", &S::query_time_us},
+    {"wait_time", "wait_time", "wait_time", "wait_time", &S::wait_time_us},
+    {"client_parse_count", "client_parse_count", "client_parse_count", "ps_client_parse_count",
+     &S::client_parse_count},
+    {"server_parse_count", "server_parse_count", "server_parse_count", "ps_server_parse_count",
+     &S::server_parse_count},
+    {"bind_count", "bind_count", "bind_count", "ps_bind_count", &S::bind_count},
+    {"client_login_count", "client_login_count", "client_login_count", "client_login_count",
+     &S::client_login_count},
+};
+
+enum class StatsNaming { kShowStatsTotal, kShowStatsAvg, kTotals, kAverages };
+
+std::string column_name(const StatsField& f, std::size_t index, StatsNaming naming) {
+  // STATS_AVERAGES prefixes only the fields after wait_time (stats.c), a quirk scripts rely on.
+  constexpr std::size_t kFirstPrefixedAverage = 8;
+  switch (naming) {
+    case StatsNaming::kShowStatsTotal:
+      return std::string("total_") + f.total_name;
+    case StatsNaming::kShowStatsAvg:
+      return std::string("avg_") + f.avg_name;
+    case StatsNaming::kTotals:
+      return f.name;
+    case StatsNaming::kAverages:
+      return index >= kFirstPrefixedAverage ? std::string("avg_") + f.name : f.name;
+  }
+  return f.name;
+}
+
+Cell big(std::uint64_t v) { return std::to_string(v); }
+
+void add_stats_columns(ResultTable& t, StatsNaming naming) {
+  for (std::size_t i = 0; i < std::size(kStatsFields); ++i) {
+    t.columns.push_back({column_name(kStatsFields[i], i, naming), T::kNumeric});
+  }
+}
+
+void add_stats_cells(std::vector<Cell>& row, const metrics::PoolStats& stats) {
+  for (const auto& f : kStatsFields) row.push_back(big(stats.*f.member));
+}
+
 }  // namespace
 
 std::string format_time(WallTime time) {
@@ -207,6 +267,59 @@ ResultTable show_lists(const Snapshot& snap) {
 ResultTable show_version(const Snapshot& snap) {
   auto t = table({{"version", T::kText}});
   t.add_row({text(snap.version)});
+  return t;
+}
+
+
+ResultTable show_stats(const Snapshot& snap) {
+  auto t = table({{"database", T::kText}});
+  add_stats_columns(t, StatsNaming::kShowStatsTotal);
+  add_stats_columns(t, StatsNaming::kShowStatsAvg);
+  for (const auto& db : snap.stats) {
+    std::vector<Cell> row{text(db.database)};
+    add_stats_cells(row, db.totals);
+    add_stats_cells(row, db.averages);
+    t.add_row(std::move(row));
+  }
+  return t;
+}
+
+ResultTable show_stats_totals(const Snapshot& snap) {
+  auto t = table({{"database", T::kText}});
+  add_stats_columns(t, StatsNaming::kTotals);
+  for (const auto& db : snap.stats) {
+    std::vector<Cell> row{text(db.database)};
+    add_stats_cells(row, db.totals);
+    t.add_row(std::move(row));
+  }
+  return t;
+}
+
+ResultTable show_stats_averages(const Snapshot& snap) {
+  auto t = table({{"database", T::kText}});
+  add_stats_columns(t, StatsNaming::kAverages);
+  for (const auto& db : snap.stats) {
+    std::vector<Cell> row{text(db.database)};
+    add_stats_cells(row, db.averages);
+    t.add_row(std::move(row));
+  }
+  return t;
+}
+
+ResultTable show_totals(const Snapshot& snap) {
+  auto t = table({{"name", T::kText}, {"value", T::kNumeric}});
+  metrics::PoolStats totals;
+  metrics::StatsAverages averages;
+  for (const auto& db : snap.stats) {
+    totals += db.totals;
+    averages += db.averages;
+  }
+  for (const auto& f : kStatsFields) {
+    t.add_row({text(std::string("total_") + f.internal_name), big(totals.*f.member)});
+  }
+  for (const auto& f : kStatsFields) {
+    t.add_row({text(std::string("avg_") + f.internal_name), big(averages.*f.member)});
+  }
   return t;
 }
 

@@ -69,6 +69,7 @@ struct App::State {
       POOLER_VERSION};
   std::vector<std::unique_ptr<net::Listener>> listeners;
   std::unique_ptr<net::Timer> janitor;
+  util::TimePoint stats_period_start = clock.now();
   std::vector<uv_signal_t*> signals;
   bool stopping = false;
 
@@ -130,6 +131,14 @@ struct App::State {
     }
     spdlog::info("got signal {}, shutting down", signum);
     shutdown();
+  }
+
+  void roll_stats_when_due() {
+    const auto& settings = config->settings;
+    util::Duration elapsed = clock.now() - stats_period_start;
+    if (settings.stats_period <= 0 || elapsed < std::chrono::seconds(settings.stats_period)) return;
+    stats_period_start = clock.now();
+    pools.roll_stats(util::duration_to_seconds(elapsed), settings.log_stats);
   }
 
   void reload() {
@@ -194,6 +203,7 @@ int App::run() {
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] {
     s.pools.tick();
     s.clients->tick();
+    s.roll_stats_when_due();
   });
   s.janitor->start(kJanitorInterval);
   for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGQUIT}) {

@@ -296,6 +296,8 @@ void ServerConnection::send(util::Bytes data, int ready_owed) {
   if (ready_owed_ == 0 && ready_owed > 0) {
     busy_since_ = clock_.now();
     timed_out_ = false;
+    query_started_ = busy_since_;
+    if (last_status_ == 'I') xact_started_ = busy_since_;
   }
   ready_owed_ += ready_owed;
   if (stream_) stream_->write(data);
@@ -305,6 +307,23 @@ void ServerConnection::note_ready(char status) {
   if (ready_owed_ > 0) --ready_owed_;
   last_status_ = status;
   last_ready_at_ = clock_.now();
+}
+
+// Client requests only: the pooler's own statements run in kInternal and are not counted.
+void ServerConnection::count_ready(char status) {
+  if (stats_ == nullptr) return;
+  auto micros = [](util::Duration d) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
+  ++stats_->query_count;
+  stats_->query_time_us += micros(last_ready_at_ - query_started_);
+  query_started_ = last_ready_at_;  // a pipelined next request starts now at the latest
+  if (status == 'I') {
+    ++stats_->xact_count;
+    stats_->xact_time_us += micros(last_ready_at_ - xact_started_);
+    xact_started_ = last_ready_at_;
+  }
 }
 
 void ServerConnection::start_swallowing(std::function<void(bool)> done) {
@@ -367,7 +386,9 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
   std::size_t ready_end = 0;
   bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
     if (type == 'Z') {
-      note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));
+      char status = body.empty() ? 'I' : static_cast<char>(body[0]);
+      note_ready(status);
+      count_ready(status);
       ready_end = scanner_.message_end();
     } else if (type == 'S') {
       auto p = parse_parameter(body);

@@ -250,6 +250,7 @@ void ClientConnection::authenticated(std::string out) {
       pick(settings.idle_transaction_timeout,
            user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
+  ++pool_->stats().client_login_count;
   context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
 
   if (const auto& welcome = pool_->welcome_parameters()) {
@@ -357,6 +358,8 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
   int ready_owed = 0;
   bool terminate = false;
   std::size_t forward_len = data.size();
+  metrics::PoolStats& stats = pool_->stats();
+  stats.bytes_received += data.size();
   bool ok = scanner_.scan(data, [&](char type, util::Bytes) {
     switch (type) {
       case 'Q':
@@ -368,7 +371,15 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
         unsynced_ = false;
         break;
       case 'P':
+        // Every Parse goes to the server: no prepared statements are kept per client yet.
+        ++stats.client_parse_count;
+        ++stats.server_parse_count;
+        unsynced_ = true;
+        break;
       case 'B':
+        ++stats.bind_count;
+        unsynced_ = true;
+        break;
       case 'E':
       case 'D':
       case 'C':
@@ -439,6 +450,11 @@ void ClientConnection::on_server_granted(pool::ServerLease lease) {
 
 void ClientConnection::use_server(pool::ServerLease lease) {
   server_ = std::move(lease);
+  metrics::PoolStats& stats = pool_->stats();
+  ++stats.server_assignment_count;
+  stats.wait_time_us += static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(context_.clock.now() - wait_started_)
+          .count());
   spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
   server_->attach(*this);
   idle_since_ = context_.clock.now();
@@ -497,6 +513,7 @@ void ClientConnection::on_server_bytes(util::Bytes data, char settled) {
     fail(ss::kFeatureNotSupported, "transaction blocks not allowed in statement pooling mode");
     return;
   }
+  pool_->stats().bytes_sent += data.size();
   stream_->write(data);
   if (stream_->above_high_watermark() && server_) server_->pause_reading();
   if (settled != '\0') transaction_settled(settled);

@@ -49,6 +49,11 @@ Pool::~Pool() {
   }
 }
 
+void Pool::roll_stats(double seconds) {
+  averages_ = metrics::average(period_start_, stats_, seconds);
+  period_start_ = stats_;
+}
+
 PoolCounts Pool::counts() const {
   PoolCounts c;
   for (const auto& [ptr, server] : servers_) {
@@ -152,6 +157,7 @@ void Pool::open_server() {
   auto server = std::make_unique<ServerConnection>(context_.loop, context_.clock, target_, *this,
                                                    context_.next_server_id++);
   ServerConnection* raw = server.get();
+  raw->count_into(stats_);
   servers_.emplace(raw, std::move(server));
   database_budget_.take();
   user_budget_.take();

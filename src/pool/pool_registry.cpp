@@ -1,6 +1,8 @@
 // Pool lookup and creation, shared budgets, and capacity hand-over between pools.
 #include "pooler/pool/pool_registry.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace pooler::pool {
 
 PoolRegistry::PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard)
@@ -81,6 +83,23 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
 
 void PoolRegistry::tick() {
   for (auto& [key, pool] : pools_) pool->tick();
+}
+
+void PoolRegistry::roll_stats(double seconds, bool log) {
+  std::map<std::string, metrics::StatsAverages> by_database;
+  for (auto& [key, pool] : pools_) {
+    pool->roll_stats(seconds);
+    by_database[key.first] += pool->averages();
+  }
+  if (!log) return;
+  for (const auto& [database, avg] : by_database) {
+    spdlog::info(
+        "stats: database={} {} xacts/s, {} queries/s, {} client parses/s, {} server parses/s, "
+        "{} binds/s, in {} B/s, out {} B/s, xact {} us, query {} us, wait {} us",
+        database, avg.xact_count, avg.query_count, avg.client_parse_count,
+        avg.server_parse_count, avg.bind_count, avg.bytes_received, avg.bytes_sent,
+        avg.xact_time_us, avg.query_time_us, avg.wait_time_us);
+  }
 }
 
 bool PoolRegistry::evict_idle_elsewhere(const PoolKey& needy) {

@@ -133,3 +133,72 @@ TEST_CASE("console timestamps use PgBouncer's form") {
   auto t = std::chrono::system_clock::from_time_t(1226058406);  // 2008-11-07 11:46:46 UTC
   CHECK(pooler::admin::format_time(t) == "2008-11-07 11:46:46 GMT");
 }
+
+namespace {
+
+// Column names of a view, for comparing with PgBouncer's lists.
+std::vector<std::string> names_of(const pooler::admin::ResultTable& t) {
+  std::vector<std::string> names;
+  for (const auto& c : t.columns) names.push_back(c.name);
+  return names;
+}
+
+Snapshot snapshot_with_stats() {
+  Snapshot snap;
+  pooler::admin::DatabaseStats db;
+  db.database = "app";
+  db.totals.xact_count = 42;
+  db.totals.bytes_received = 1234;
+  db.averages.xact_time_us = 250;
+  db.averages.bind_count = 3;
+  snap.stats.push_back(db);
+  return snap;
+}
+
+}  // namespace
+
+TEST_CASE("SHOW STATS has PgBouncer's columns in stats.c order with totals then averages") {
+  auto t = pooler::admin::show_stats(snapshot_with_stats());
+  CHECK(names_of(t) ==
+        std::vector<std::string>{
+            "database", "total_server_assignment_count", "total_xact_count", "total_query_count",
+            "total_received", "total_sent", "total_xact_time", "total_query_time",
+            "total_wait_time", "total_client_parse_count", "total_server_parse_count",
+            "total_bind_count", "total_client_login_count", "avg_server_assignment_count",
+            "avg_xact_count", "avg_query_count", "avg_recv", "avg_sent", "avg_xact_time",
+            "avg_query_time", "avg_wait_time", "avg_client_parse_count", "avg_server_parse_count",
+            "avg_bind_count", "avg_client_login_count"});
+  REQUIRE(t.rows.size() == 1);
+  CHECK(t.rows[0][0] == "app");
+  CHECK(t.rows[0][2] == "42");
+  CHECK(t.rows[0][4] == "1234");
+  CHECK(t.rows[0][18] == "250");  // avg_xact_time
+  CHECK(t.columns[1].type == pooler::admin::ColumnType::kNumeric);
+}
+
+TEST_CASE("SHOW STATS_TOTALS and STATS_AVERAGES keep PgBouncer's naming quirk") {
+  auto snap = snapshot_with_stats();
+  CHECK(names_of(pooler::admin::show_stats_totals(snap)) ==
+        std::vector<std::string>{"database", "server_assignment_count", "xact_count",
+                                 "query_count", "bytes_received", "bytes_sent", "xact_time",
+                                 "query_time", "wait_time", "client_parse_count",
+                                 "server_parse_count", "bind_count", "client_login_count"});
+  auto averages = pooler::admin::show_stats_averages(snap);
+  CHECK(names_of(averages) ==
+        std::vector<std::string>{"database", "server_assignment_count", "xact_count",
+                                 "query_count", "bytes_received", "bytes_sent", "xact_time",
+                                 "query_time", "wait_time", "avg_client_parse_count",
+                                 "avg_server_parse_count", "avg_bind_count",
+                                 "avg_client_login_count"});
+  CHECK(averages.rows[0][11] == "3");
+}
+
+TEST_CASE("SHOW TOTALS lists every total and average by its internal name") {
+  auto t = pooler::admin::show_totals(snapshot_with_stats());
+  REQUIRE(t.rows.size() == 24);
+  CHECK(t.rows[1][0] == "total_xact_count");
+  CHECK(t.rows[1][1] == "42");
+  CHECK(t.rows[3][0] == "total_client_bytes");
+  CHECK(t.rows[12 + 10][0] == "avg_ps_bind_count");
+  CHECK(t.rows[12 + 10][1] == "3");
+}

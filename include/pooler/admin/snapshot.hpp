@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pooler/config/config.hpp"
+#include "pooler/metrics/pool_stats.hpp"
 
 namespace pooler::frontend {
 class ClientRegistry;
@@ -53,6 +54,13 @@ struct ConnectionView {
   std::string application_name;
 };
 
+// One row of SHOW STATS: a database's pools summed.
+struct DatabaseStats {
+  std::string database;
+  metrics::PoolStats totals;
+  metrics::StatsAverages averages;
+};
+
 struct Snapshot {
   std::string version;
   WallTime now{};
@@ -60,6 +68,7 @@ struct Snapshot {
   std::vector<PoolView> pools;
   std::vector<ConnectionView> clients;
   std::vector<ConnectionView> servers;
+  std::vector<DatabaseStats> stats;  // by database name
   bool paused = false;
   bool suspended = false;
 };

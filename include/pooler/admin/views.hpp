@@ -16,6 +16,10 @@ ResultTable show_config(const Snapshot& snap);
 ResultTable show_state(const Snapshot& snap);
 ResultTable show_lists(const Snapshot& snap);
 ResultTable show_version(const Snapshot& snap);
+ResultTable show_stats(const Snapshot& snap);
+ResultTable show_stats_totals(const Snapshot& snap);
+ResultTable show_stats_averages(const Snapshot& snap);
+ResultTable show_totals(const Snapshot& snap);
 
 // "2008-11-07 11:56:46 GMT", PgBouncer's console timestamp form.
 std::string format_time(WallTime time);

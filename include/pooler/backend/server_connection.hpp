@@ -13,6 +13,7 @@
 #include "pooler/backend/parameter_set.hpp"
 #include "pooler/net/connector.hpp"
 #include "pooler/net/stream.hpp"
+#include "pooler/metrics/pool_stats.hpp"
 #include "pooler/net/timer.hpp"
 #include "pooler/protocol/error_fields.hpp"
 #include "pooler/protocol/message_scanner.hpp"
@@ -86,6 +87,9 @@ class ServerConnection final : public net::StreamHandler {
   // Closes politely (Terminate) and for good; the owner is not called back.
   void close();
 
+  // Where its queries and transactions are counted (the owning pool's stats); optional.
+  void count_into(metrics::PoolStats& stats) { stats_ = &stats; }
+
   // Lease side.
   void attach(ServerPeer& peer);
   void detach();
@@ -142,6 +146,7 @@ class ServerConnection final : public net::StreamHandler {
   void handle_internal_bytes(util::Bytes data);
   void login_failed(protocol::ErrorFields error, bool refused = false);
   void note_ready(char status);
+  void count_ready(char status);
   void start_swallowing(std::function<void(bool)> done);
   void lost(const std::string& reason);
   void write(const std::string& bytes);
@@ -168,6 +173,9 @@ class ServerConnection final : public net::StreamHandler {
   int ready_owed_ = 0;
   char last_status_ = 'I';
   util::TimePoint busy_since_;
+  util::TimePoint query_started_;  // the client request now running, for stats
+  util::TimePoint xact_started_;
+  metrics::PoolStats* stats_ = nullptr;
   util::TimePoint last_ready_at_;
   bool timed_out_ = false;
   std::function<void(bool)> internal_done_;

@@ -13,6 +13,7 @@
 
 #include "pooler/backend/server_connection.hpp"
 #include "pooler/config/config.hpp"
+#include "pooler/metrics/pool_stats.hpp"
 #include "pooler/net/graveyard.hpp"
 #include "pooler/pool/connection_budget.hpp"
 #include "pooler/pool/server_lease.hpp"
@@ -102,6 +103,14 @@ class Pool final : public backend::ServerOwner {
   PoolCounts counts() const;
   util::Duration longest_wait() const;
 
+  // Traffic counters, bumped by its servers and clients.
+  metrics::PoolStats& stats() { return stats_; }
+  const metrics::PoolStats& stats() const { return stats_; }
+  // The averages over the last complete stats_period (see roll_stats).
+  const metrics::StatsAverages& averages() const { return averages_; }
+  // Ends a stats_period of `seconds`: the averages become those of the period just ended.
+  void roll_stats(double seconds);
+
   // backend::ServerOwner
   void on_server_ready(backend::ServerConnection& server) override;
   void on_server_login_failed(backend::ServerConnection& server,
@@ -134,6 +143,9 @@ class Pool final : public backend::ServerOwner {
   std::optional<backend::ParameterSet> welcome_;
   std::optional<protocol::ErrorFields> last_login_error_;
   util::TimePoint login_retry_after_{};
+  metrics::PoolStats stats_;
+  metrics::PoolStats period_start_;
+  metrics::StatsAverages averages_;
 };
 
 }  // namespace pooler::pool

@@ -23,6 +23,9 @@ class PoolRegistry {
                  const std::string& user, const backend::ServerTarget& target);
 
   void tick();
+  // Ends a stats_period of `seconds` in every pool; with `log`, one line per database, as
+  // PgBouncer's log_stats.
+  void roll_stats(double seconds, bool log);
   // Closes every server and forgets every pool (shutdown).
   void close_all() { pools_.clear(); }
   template <typename F>
