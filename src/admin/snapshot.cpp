@@ -114,6 +114,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       auto link = client_of_server.find(&s);
       if (link != client_of_server.end()) v.link = link->second;
       v.remote_pid = s.backend_pid();
+      v.close_needed = s.close_needed();
       if (const std::string* name = s.parameters().get("application_name")) {
         v.application_name = *name;
       }
@@ -121,6 +122,19 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     });
   });
   for (auto& [name, db] : stats) snap.stats.push_back(std::move(db));
+  snap.paused = pools.paused_all();
+  for (const auto& [name, entry] : snap.config->databases) {
+    if (pools.paused(name)) snap.paused_databases.insert(name);
+    if (pools.disabled(name)) snap.disabled_databases.insert(name);
+  }
+  auto count = [](std::size_t n) { return static_cast<std::int64_t>(n); };
+  snap.memory = {
+      {"user_cache", count(sizeof(config::UserEntry)), count(snap.config->users.size())},
+      {"db_cache", count(sizeof(config::DatabaseEntry)), count(snap.config->databases.size())},
+      {"pool_cache", count(sizeof(pool::Pool)), count(snap.pools.size())},
+      {"server_cache", count(sizeof(backend::ServerConnection)), count(snap.servers.size())},
+      {"client_cache", count(sizeof(frontend::ClientConnection)), count(clients.size())},
+  };
   return snap;
 }
 

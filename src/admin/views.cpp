@@ -44,7 +44,7 @@ ResultTable connections(const std::vector<ConnectionView>& list) {
     t.add_row({text(std::string(1, c.type)), text(c.user), text(c.database), text("none"),
                text(c.state), text(c.addr), num(c.port), text(c.local_addr), num(c.local_port),
                text(format_time(c.connect_time)), text(format_time(c.request_time)),
-               num(c.wait_us / 1000000), num(c.wait_us % 1000000), num(0),
+               num(c.wait_us / 1000000), num(c.wait_us % 1000000), num(c.close_needed ? 1 : 0),
                text(pointer_text(c.id)), c.link ? text(pointer_text(c.link)) : text(""),
                num(c.remote_pid), text(""), text(c.application_name), num(0),
                num(static_cast<std::int64_t>(c.id))});
@@ -187,7 +187,8 @@ ResultTable show_databases(const Snapshot& snap) {
                db.pool_mode ? text(config::to_string(*db.pool_mode)) : null(), null(),
                num(db.max_db_connections.value_or(s.max_db_connections)), num(servers[name]),
                num(db.max_db_client_connections.value_or(s.max_db_client_connections)),
-               num(clients[name]), num(snap.paused ? 1 : 0), num(0)});
+               num(clients[name]), num(snap.paused_databases.count(name)),
+               num(snap.disabled_databases.count(name))});
   }
   return t;
 }
@@ -319,6 +320,20 @@ ResultTable show_totals(const Snapshot& snap) {
   }
   for (const auto& f : kStatsFields) {
     t.add_row({text(std::string("avg_") + f.internal_name), big(averages.*f.member)});
+  }
+  return t;
+}
+
+// PgBouncer reports its slab caches; pooler has no slabs, so each row is a kind of long-lived
+// object: its size, how many are in use, and the product. Nothing is kept free.
+ResultTable show_mem(const Snapshot& snap) {
+  auto t = table({{"name", T::kText},
+                  {"size", T::kInt4},
+                  {"used", T::kInt4},
+                  {"free", T::kInt4},
+                  {"memtotal", T::kInt4}});
+  for (const auto& row : snap.memory) {
+    t.add_row({text(row.name), num(row.size), num(row.used), num(0), num(row.size * row.used)});
   }
   return t;
 }

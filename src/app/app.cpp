@@ -3,18 +3,12 @@
 
 #include <grp.h>
 #include <pwd.h>
-#include <sys/resource.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
-#include <uv.h>
 
-#include "pooler/admin/console.hpp"
-#include "pooler/config/loader.hpp"
-#include "pooler/frontend/client_registry.hpp"
-#include "pooler/net/graveyard.hpp"
-#include "pooler/net/listener.hpp"
-#include "pooler/net/timer.hpp"
-#include "pooler/pool/pool_registry.hpp"
+#include "app_state.hpp"
+#include "pooler/pool/server_target.hpp"
 
 #ifdef POOLER_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -43,6 +37,24 @@ void raise_fd_limit(const config::Settings& settings) {
   }
 }
 
+std::vector<std::string> split_addresses(const std::string& list) {
+  std::vector<std::string> addrs;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t comma = list.find(',', start);
+    std::string addr =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    addr.erase(0, addr.find_first_not_of(" \t"));
+    addr.erase(addr.find_last_not_of(" \t") + 1);
+    if (!addr.empty()) addrs.push_back(addr);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return addrs;
+}
+
+}  // namespace
+
 void notify_service(const char* state) {
 #ifdef POOLER_HAVE_SYSTEMD
   sd_notify(0, state);
@@ -51,143 +63,102 @@ void notify_service(const char* state) {
 #endif
 }
 
-}  // namespace
+App::State::State(std::shared_ptr<const config::Config> c, RunOptions o)
+    : options(std::move(o)), config(std::move(c)) {}
 
-struct App::State {
-  RunOptions options;
-  std::shared_ptr<const config::Config> config;
-  util::SteadyClock clock;
-  net::Loop loop;
-  net::Graveyard graveyard{loop};
-  pool::PoolRegistry pools{loop, clock, graveyard};
-  frontend::ClientRegistry clients_registry{loop, clock, graveyard, pools,
-                                            [this] { return config; }};
-  frontend::ClientRegistry* clients = &clients_registry;
-  admin::Console console{
-      {[this] { return admin::take_snapshot(clients_registry, pools, config, "pooler " POOLER_VERSION); },
-       [this] { reload(); }, [this] { shutdown(); }},
-      POOLER_VERSION};
-  std::vector<std::unique_ptr<net::Listener>> listeners;
-  std::unique_ptr<net::Timer> janitor;
-  util::TimePoint stats_period_start = clock.now();
-  std::vector<uv_signal_t*> signals;
-  bool stopping = false;
-
-  explicit State(std::shared_ptr<const config::Config> c, RunOptions o)
-      : options(std::move(o)), config(std::move(c)) {}
-
-  bool listen() {
-    const auto& s = config->settings;
-    auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
-      if (stopping) return;
-      if (stream->kind() == net::Stream::Kind::kTcp) {
-        net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()),
-                      frontend::tcp_options(config->settings));
-      }
-      clients->accept(std::move(stream));
-    };
-    std::vector<std::string> addrs;
-    if (!s.listen_addr.empty()) {
-      std::string list = s.listen_addr;
-      std::size_t start = 0;
-      while (start <= list.size()) {
-        std::size_t comma = list.find(',', start);
-        std::string addr = list.substr(start, comma == std::string::npos ? std::string::npos
-                                                                         : comma - start);
-        addr.erase(0, addr.find_first_not_of(" \t"));
-        addr.erase(addr.find_last_not_of(" \t") + 1);
-        if (!addr.empty()) addrs.push_back(addr);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+bool App::State::listen() {
+  const auto& s = config->settings;
+  auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
+    if (phase != Phase::kRunning) return;
+    if (stream->kind() == net::Stream::Kind::kTcp) {
+      net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()), pool::tcp_options(config->settings));
     }
-    for (const auto& addr : addrs) {
-      auto listener = net::Listener::listen_tcp(loop, addr, s.listen_port, s.listen_backlog,
-                                                on_accept);
-      if (!listener) {
-        spdlog::critical("{}", listener.error());
-        return false;
-      }
-      spdlog::info("listening on {}", (*listener)->description());
-      listeners.push_back(std::move(*listener));
+    clients.accept(std::move(stream));
+  };
+  for (const auto& addr : split_addresses(s.listen_addr)) {
+    auto listener =
+        net::Listener::listen_tcp(loop, addr, s.listen_port, s.listen_backlog, on_accept);
+    if (!listener) {
+      spdlog::critical("{}", listener.error());
+      return false;
     }
-    if (!s.unix_socket_dir.empty()) {
-      auto listener = net::Listener::listen_unix(loop, s.unix_socket_dir, s.listen_port,
-                                                 s.unix_socket_mode, s.listen_backlog, on_accept);
-      if (!listener) {
-        spdlog::critical("{}", listener.error());
-        return false;
-      }
-      spdlog::info("listening on {}", (*listener)->description());
-      listeners.push_back(std::move(*listener));
-    }
-    return true;
+    spdlog::info("listening on {}", (*listener)->description());
+    listeners.push_back(std::move(*listener));
   }
+  if (!s.unix_socket_dir.empty()) {
+    auto listener = net::Listener::listen_unix(loop, s.unix_socket_dir, s.listen_port,
+                                               s.unix_socket_mode, s.listen_backlog, on_accept);
+    if (!listener) {
+      spdlog::critical("{}", listener.error());
+      return false;
+    }
+    spdlog::info("listening on {}", (*listener)->description());
+    listeners.push_back(std::move(*listener));
+  }
+  return true;
+}
 
-  void on_signal(int signum) {
-    if (signum == SIGHUP) {
-      reload();
+// PgBouncer 1.23's signals.
+void App::State::on_signal(int signum) {
+  switch (signum) {
+    case SIGHUP:
+      reload_config();
       return;
-    }
-    spdlog::info("got signal {}, shutting down", signum);
-    shutdown();
+    case SIGUSR1:
+      if (!pools.paused_all()) pause(std::nullopt);
+      return;
+    case SIGUSR2:
+      if (pools.any_paused()) resume(std::nullopt);
+      return;
+    case SIGTERM:
+      spdlog::info("got SIGTERM");
+      begin_shutdown(admin::ShutdownMode::kWaitForClients);
+      return;
+    case SIGINT:
+      spdlog::info("got SIGINT");
+      begin_shutdown(admin::ShutdownMode::kWaitForServers);
+      return;
+    default:
+      spdlog::info("got signal {}, shutting down now", signum);
+      begin_shutdown(admin::ShutdownMode::kImmediate);
+      return;
   }
+}
 
-  void roll_stats_when_due() {
-    const auto& settings = config->settings;
-    util::Duration elapsed = clock.now() - stats_period_start;
-    if (settings.stats_period <= 0 || elapsed < std::chrono::seconds(settings.stats_period)) return;
-    stats_period_start = clock.now();
-    pools.roll_stats(util::duration_to_seconds(elapsed), settings.log_stats);
+void App::State::on_janitor() {
+  pools.tick();
+  clients.tick();
+  roll_stats_when_due();
+  bool drained = (phase == Phase::kWaitForClients && clients.data_clients() == 0) ||
+                 (phase == Phase::kWaitForServers && pools.pause_complete(std::nullopt));
+  if (drained) {
+    spdlog::info("shutdown: nothing left to wait for");
+    request_finish();
   }
+}
 
-  void reload() {
-    notify_service("RELOADING=1");
-    auto loaded = config::load_config_file(options.config_path);
-    for (const auto& d : loaded.diagnostics) {
-      spdlog::warn("{}", config::format(d));
-    }
-    if (loaded.ok()) {
-      config = std::make_shared<const config::Config>(std::move(loaded.config));
-      spdlog::info("configuration reloaded");
-    } else {
-      spdlog::error("reload failed: configuration has errors, keeping the running one");
-    }
-    notify_service("READY=1");
-  }
+void App::State::roll_stats_when_due() {
+  const auto& settings = config->settings;
+  util::Duration elapsed = clock.now() - stats_period_start;
+  if (settings.stats_period <= 0 || elapsed < std::chrono::seconds(settings.stats_period)) return;
+  stats_period_start = clock.now();
+  pools.roll_stats(util::duration_to_seconds(elapsed), settings.log_stats);
+}
 
-  void shutdown() {
-    if (stopping) return;
-    stopping = true;
-    notify_service("STOPPING=1");
-    listeners.clear();
-    clients->close_all();
-    pools.close_all();
-    janitor.reset();
-    for (auto* sig : signals) {
-      uv_close(reinterpret_cast<uv_handle_t*>(sig),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
-    }
-    signals.clear();
-    // Clients are closing; let the queued error messages go out before the loop ends.
-    graveyard.clear();
+bool App::State::drop_privileges() {
+  if (options.drop_to_user.empty()) return true;
+  passwd* pw = getpwnam(options.drop_to_user.c_str());
+  if (pw == nullptr) {
+    spdlog::critical("unknown user: {}", options.drop_to_user);
+    return false;
   }
-
-  bool drop_privileges() {
-    if (options.drop_to_user.empty()) return true;
-    passwd* pw = getpwnam(options.drop_to_user.c_str());
-    if (pw == nullptr) {
-      spdlog::critical("unknown user: {}", options.drop_to_user);
-      return false;
-    }
-    if (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
-        setuid(pw->pw_uid) != 0) {
-      spdlog::critical("cannot switch to user {}", options.drop_to_user);
-      return false;
-    }
-    return true;
+  if (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+      setuid(pw->pw_uid) != 0) {
+    spdlog::critical("cannot switch to user {}", options.drop_to_user);
+    return false;
   }
-};
+  return true;
+}
 
 App::App(std::shared_ptr<const config::Config> config, RunOptions options)
     : state_(std::make_unique<State>(std::move(config), std::move(options))) {}
@@ -197,16 +168,12 @@ App::~App() = default;
 int App::run() {
   State& s = *state_;
   raise_fd_limit(s.config->settings);
-  s.clients->set_console(s.console);
+  s.clients.set_console(s.console);
   if (!s.listen()) return 1;
   if (!s.drop_privileges()) return 1;
-  s.janitor = std::make_unique<net::Timer>(s.loop, [&s] {
-    s.pools.tick();
-    s.clients->tick();
-    s.roll_stats_when_due();
-  });
+  s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.on_janitor(); });
   s.janitor->start(kJanitorInterval);
-  for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGQUIT}) {
+  for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2}) {
     auto* sig = new uv_signal_t;
     uv_signal_init(s.loop.raw(), sig);
     sig->data = &s;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "pooler/frontend/client_registry.hpp"
+#include "pooler/pool/server_target.hpp"
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/protocol/sqlstate.hpp"
@@ -163,6 +164,10 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   } else if (!config_->find_database(database_)) {
     fail(ss::kInvalidCatalogName, "no such database: " + database_);
     return;
+  } else if (context_.pools.disabled(database_)) {
+    fail(ss::kObjectNotInPrerequisiteState,
+         "database \"" + database_ + "\" does not allow connections (DISABLE)");
+    return;
   }
   authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
                                                    config_->find_secret(user_),
@@ -216,39 +221,24 @@ void ClientConnection::authenticated(std::string out) {
   buffer_.clear();
   protocol::append_auth_ok(out);
 
-  auto database = *config_->find_database(database_);
+  auto found = config_->find_database(database_);
+  if (!found) {
+    // A reload removed it while this client was logging in.
+    fail(ss::kInvalidCatalogName, "no such database: " + database_);
+    return;
+  }
+  const config::DatabaseEntry& database = *found;
   std::string server_user = database.user.empty() ? user_ : database.user;
-  backend::ServerTarget target;
-  target.host = database.host;
-  target.port = database.port;
-  target.dbname = database.dbname;
-  target.user = server_user;
-  target.tcp = tcp_options(config_->settings);
-  target.max_packet_size = static_cast<std::size_t>(config_->settings.max_packet_size);
-  if (!database.password.empty()) {
-    target.secret = database.password;
-  } else if (const auto* secret = config_->find_secret(server_user)) {
-    if (protocol::parse_scram_verifier(secret->secret)) {
-      // Only the client's own SCRAM proof lets the pooler log in with a verifier.
-      if (server_user == user_ && authenticator_) {
-        target.scram_client_key = authenticator_->scram_client_key();
-        target.scram_server_key = authenticator_->scram_server_key();
-      }
-    } else {
-      target.secret = secret->secret;
-    }
+  backend::ServerTarget target = pool::server_target(*config_, database, server_user);
+  const auto* secret = config_->find_secret(server_user);
+  if (database.password.empty() && secret != nullptr &&
+      protocol::parse_scram_verifier(secret->secret) && server_user == user_ && authenticator_) {
+    // Only the client's own SCRAM proof lets the pooler log in with a verifier.
+    target.scram_client_key = authenticator_->scram_client_key();
+    target.scram_server_key = authenticator_->scram_server_key();
   }
   authenticator_.reset();
-  const auto& settings = config_->settings;
-  const config::UserEntry* user_entry = config_->find_user(user_);
-  auto pick = [&](double global, const std::optional<double>& per_user) {
-    return util::seconds_to_duration(per_user ? *per_user : global);
-  };
-  idle_timeout_ = pick(settings.client_idle_timeout,
-                       user_entry ? user_entry->client_idle_timeout : std::nullopt);
-  idle_transaction_timeout_ =
-      pick(settings.idle_transaction_timeout,
-           user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
+  apply_timeouts();
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
   ++pool_->stats().client_login_count;
   context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
@@ -262,6 +252,42 @@ void ClientConnection::authenticated(std::string out) {
     request_server();
   }
   if (!early.empty() && state_ != ClientState::kClosed) handle_query_bytes(util::as_bytes(early));
+}
+
+void ClientConnection::apply_timeouts() {
+  const auto& settings = config_->settings;
+  const config::UserEntry* user_entry = config_->find_user(user_);
+  auto pick = [&](double global, const std::optional<double>& per_user) {
+    return util::seconds_to_duration(per_user ? *per_user : global);
+  };
+  idle_timeout_ = pick(settings.client_idle_timeout,
+                       user_entry ? user_entry->client_idle_timeout : std::nullopt);
+  idle_transaction_timeout_ =
+      pick(settings.idle_transaction_timeout,
+           user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
+}
+
+void ClientConnection::adopt_config(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
+  if (state_ != ClientState::kStartup && state_ != ClientState::kAuth) apply_timeouts();
+}
+
+std::optional<config::PoolMode> ClientConnection::pool_mode() const {
+  if (pool_ == nullptr) return std::nullopt;
+  return pool_->settings().mode;
+}
+
+void ClientConnection::finish_at_boundary(const char* sqlstate, std::string message) {
+  // A queued request is let run: it is answered, then the client is finished.
+  bool mid_transaction = state_ == ClientState::kWaiting ||
+                         (state_ == ClientState::kActive && server_ &&
+                          (server_->busy() || server_->transaction_status() != 'I' || unsynced_ ||
+                           server_->state() != backend::ServerState::kActive));
+  if (mid_transaction) {
+    finish_ = Finish{sqlstate, std::move(message)};
+    return;
+  }
+  fail(sqlstate, message);
 }
 
 void ClientConnection::console_login(std::string out) {
@@ -312,7 +338,7 @@ void ClientConnection::console_login(std::string out) {
 
 void ClientConnection::handle_console_bytes() {
   std::size_t consumed = 0;
-  while (state_ == ClientState::kConsole) {
+  while (state_ == ClientState::kConsole && !console_->blocked()) {
     auto frame = protocol::frame_typed(util::as_bytes(buffer_).subspan(consumed),
                                        protocol::kMaxStartupPacket * 100);
     if (frame.malformed()) {
@@ -327,9 +353,21 @@ void ClientConnection::handle_console_bytes() {
       close("client close request");
       return;
     }
+    if (state_ != ClientState::kConsole) return;  // the command closed this very client
     stream_->write(reply);
   }
-  if (state_ == ClientState::kConsole) buffer_.erase(0, consumed);
+  if (state_ != ClientState::kConsole) return;
+  buffer_.erase(0, consumed);
+  // A waiting command (PAUSE, WAIT_CLOSE): read nothing more until it is answered.
+  if (console_->blocked()) stream_->stop_reading();
+}
+
+void ClientConnection::poll_console() {
+  std::string out = console_->poll();
+  if (console_->blocked()) return;
+  stream_->write(out);
+  stream_->start_reading();
+  handle_console_bytes();
 }
 
 void ClientConnection::greet(const backend::ParameterSet& server_parameters, std::string out) {
@@ -520,6 +558,11 @@ void ClientConnection::on_server_bytes(util::Bytes data, char settled) {
 }
 
 void ClientConnection::transaction_settled(char status) {
+  if (finish_ && status == 'I' && !unsynced_) {
+    auto finish = std::move(*finish_);
+    fail(finish.sqlstate, finish.message);
+    return;
+  }
   PoolMode mode = pool_->settings().mode;
   if (mode == PoolMode::kSession) return;
   if (unsynced_) return;  // the client has sent more of an extended-protocol batch
@@ -570,9 +613,11 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
       }
       return;
     }
+    case ClientState::kConsole:
+      if (console_->blocked()) poll_console();
+      return;
     case ClientState::kLoginWait:
     case ClientState::kWaiting:
-    case ClientState::kConsole:
     case ClientState::kClosed:
       return;
   }

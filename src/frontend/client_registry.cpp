@@ -8,11 +8,6 @@
 
 namespace pooler::frontend {
 
-net::TcpOptions tcp_options(const config::Settings& settings) {
-  return {settings.tcp_keepalive, settings.tcp_keepidle, settings.tcp_keepintvl,
-          settings.tcp_keepcnt, settings.tcp_user_timeout};
-}
-
 ClientRegistry::~ClientRegistry() { close_all(); }
 
 void ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {
@@ -57,12 +52,31 @@ void ClientRegistry::cancel(std::int32_t pid, std::int32_t key) {
 }
 
 void ClientRegistry::tick() {
-  // Copy first: a client that times out retires itself, which changes the map.
-  std::vector<ClientConnection*> clients;
-  clients.reserve(clients_.size());
-  for (auto& [ptr, client] : clients_) clients.push_back(ptr);
   auto now = context_.clock.now();
-  for (ClientConnection* client : clients) client->check_timeouts(now);
+  for_each_selected([](const ClientConnection&) { return true; },
+                    [now](ClientConnection& client) { client.check_timeouts(now); });
+}
+
+bool ClientRegistry::kill(std::uint64_t id, const std::string& message) {
+  bool found = false;
+  for_each_selected([id](const ClientConnection& c) { return c.id() == id; },
+                    [&](ClientConnection& client) {
+                      found = true;
+                      client.fail(protocol::sqlstate::kAdminShutdown, message);
+                    });
+  return found;
+}
+
+std::size_t ClientRegistry::data_clients() const {
+  std::size_t n = 0;
+  for (const auto& [ptr, client] : clients_) {
+    if (client->state() != ClientState::kConsole) ++n;
+  }
+  return n;
+}
+
+void ClientRegistry::adopt_config(const std::shared_ptr<const config::Config>& config) {
+  for (auto& [ptr, client] : clients_) client->adopt_config(config);
 }
 
 void ClientRegistry::close_all() {

@@ -1,6 +1,8 @@
 // Console protocol handling: simple queries, and the extended protocol over one statement slot.
 #include "pooler/frontend/console_session.hpp"
 
+#include <utility>
+
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/protocol/sqlstate.hpp"
@@ -26,12 +28,24 @@ std::pair<std::string_view, std::string_view> split_description(const std::strin
 
 }  // namespace
 
+std::string ConsoleSession::run(std::string_view statement) {
+  ConsoleReply reply = console_.execute(statement, role_);
+  if (reply.ready && !reply.ready()) until_ = std::move(reply.ready);
+  return std::move(reply.messages);
+}
+
 const std::string& ConsoleSession::result() {
   if (!have_result_) {
-    result_ = console_.execute(statement_, role_);
+    result_ = run(statement_);
     have_result_ = true;
   }
   return result_;
+}
+
+std::string ConsoleSession::poll() {
+  if (!until_ || !until_()) return {};
+  until_ = nullptr;
+  return std::exchange(held_, {});
 }
 
 void ConsoleSession::fail_until_sync(std::string& out, const std::string& message) {
@@ -41,13 +55,20 @@ void ConsoleSession::fail_until_sync(std::string& out, const std::string& messag
 }
 
 std::string ConsoleSession::handle(char type, util::Bytes body, bool& terminate) {
+  std::string out = respond(type, body, terminate);
+  if (!until_) return out;
+  held_ += out;
+  return {};
+}
+
+std::string ConsoleSession::respond(char type, util::Bytes body, bool& terminate) {
   std::string out;
   util::ByteReader r(body);
   if (skipping_to_sync_ && type != 'S' && type != 'X') return out;
   switch (type) {
     case 'Q': {
       auto sql = r.cstring();
-      out = console_.execute(sql ? *sql : std::string_view(), role_);
+      out = run(sql ? *sql : std::string_view());
       protocol::append_ready_for_query(out, 'I');
       break;
     }

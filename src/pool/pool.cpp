@@ -92,7 +92,7 @@ std::optional<protocol::ErrorFields> Pool::refusal() const {
 
 ServerLease Pool::acquire(Waiter& waiter) {
   auto now = context_.clock.now();
-  while (!idle_.empty()) {
+  while (!paused_ && !idle_.empty()) {
     ServerConnection* server = idle_.back();
     idle_.pop_back();
     if (server->state() != ServerState::kIdle) continue;
@@ -131,6 +131,7 @@ int Pool::size_limit() const {
 }
 
 void Pool::serve_waiters() {
+  if (paused_) return;
   // After a failed login, let PostgreSQL recover for server_login_retry before trying again.
   if (last_login_error_ && context_.clock.now() < login_retry_after_) return;
   auto c = counts();
@@ -200,9 +201,58 @@ void Pool::salvage(ServerConnection& server) {
   });
 }
 
+void Pool::set_paused(bool paused) {
+  if (paused_ == paused) return;
+  paused_ = paused;
+  if (paused_) {
+    // Pausing is for maintenance on PostgreSQL: let go of every connection not in use.
+    while (!idle_.empty()) close_server(*idle_.back(), "pause mode");
+  } else {
+    serve_waiters();
+  }
+}
+
+void Pool::reconnect() {
+  for (auto& [ptr, server] : servers_) server->mark_close_needed();
+  while (!idle_.empty()) close_server(*idle_.back(), "reconnect requested");
+  serve_waiters();
+}
+
+int Pool::close_needed_count() const {
+  return static_cast<int>(std::count_if(servers_.begin(), servers_.end(), [](const auto& entry) {
+    return entry.second->close_needed();
+  }));
+}
+
+void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& target) {
+  settings_ = std::move(settings);
+  bool moved = target.host != target_.host || target.port != target_.port ||
+               target.dbname != target_.dbname || target.secret != target_.secret;
+  if (moved) {
+    spdlog::info("{}/{}: server target changed, reconnecting at release", key_.database,
+                 key_.user);
+    target_.host = target.host;
+    target_.port = target.port;
+    target_.dbname = target.dbname;
+    target_.secret = target.secret;
+    target_.tcp = target.tcp;
+    target_.max_packet_size = target.max_packet_size;
+    last_login_error_.reset();
+    reconnect();
+  }
+  serve_waiters();  // a bigger pool serves its queue now
+}
+
+const char* Pool::retire_reason(const ServerConnection& server) const {
+  if (paused_) return "pause mode";
+  if (server.close_needed()) return "reconnect requested";
+  if (expired(server)) return "server lifetime over";
+  return nullptr;
+}
+
 void Pool::reuse(ServerConnection& server) {
-  if (expired(server)) {
-    close_server(server, "server lifetime over");
+  if (const char* reason = retire_reason(server)) {
+    close_server(server, reason);
     return;
   }
   // Closed servers leave servers_ at once, so its size is the open count; no walk per release.
@@ -227,6 +277,10 @@ void Pool::reuse(ServerConnection& server) {
 void Pool::on_server_ready(ServerConnection& server) {
   if (!welcome_) welcome_ = server.parameters();
   last_login_error_.reset();
+  if (const char* reason = retire_reason(server)) {
+    close_server(server, reason);
+    return;
+  }
   if (auto entry = waiters_.pop()) {
     server.set_state(ServerState::kActive);
     entry->waiter->on_server_granted(ServerLease(*this, server));
@@ -372,7 +426,7 @@ void Pool::tick() {
   }
   serve_waiters();
   // min_pool_size: keep that many servers open and warm, refilled after failures.
-  if (!(last_login_error_ && now < login_retry_after_)) {
+  if (!paused_ && !(last_login_error_ && now < login_retry_after_)) {
     int missing = settings_.min_pool_size - static_cast<int>(servers_.size());
     for (int i = 0; i < missing && database_budget_.can_take() && user_budget_.can_take(); ++i) {
       open_server();

@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pooler/pool/server_target.hpp"
+
 namespace pooler::pool {
 
 PoolRegistry::PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard)
@@ -66,19 +68,102 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
   if (it != pools_.end()) return *it->second;
 
   auto& db_budget = database_budgets_[database.name];
-  db_budget.set_limit(database.max_db_connections ? *database.max_db_connections
-                                                  : config.settings.max_db_connections);
+  db_budget.set_limit(db_limit(config, database));
   auto& user_budget = user_budgets_[target.user];
-  const config::UserEntry* user_entry = config.find_user(target.user);
-  user_budget.set_limit(user_entry != nullptr && user_entry->max_user_connections
-                            ? *user_entry->max_user_connections
-                            : config.settings.max_user_connections);
+  user_budget.set_limit(user_limit(config, target.user));
   auto pool = std::make_unique<Pool>(context_, PoolKey{database.name, user},
                                      settings_for(config, database, user), target, db_budget,
                                      user_budget);
   Pool& ref = *pool;
+  ref.set_paused(paused(database.name));
   pools_.emplace(key, std::move(pool));
   return ref;
+}
+
+int PoolRegistry::db_limit(const config::Config& config, const config::DatabaseEntry& database) {
+  return database.max_db_connections ? *database.max_db_connections
+                                     : config.settings.max_db_connections;
+}
+
+int PoolRegistry::user_limit(const config::Config& config, const std::string& user) {
+  const config::UserEntry* entry = config.find_user(user);
+  return entry != nullptr && entry->max_user_connections ? *entry->max_user_connections
+                                                         : config.settings.max_user_connections;
+}
+
+void PoolRegistry::pause(const std::optional<std::string>& database) {
+  if (database) {
+    paused_databases_.insert(*database);
+  } else {
+    paused_all_ = true;
+  }
+  for (auto& [key, pool] : pools_) {
+    if (!database || key.first == *database) pool->set_paused(true);
+  }
+}
+
+void PoolRegistry::resume(const std::optional<std::string>& database) {
+  if (database) {
+    paused_databases_.erase(*database);
+  } else {
+    paused_all_ = false;
+    paused_databases_.clear();
+  }
+  for (auto& [key, pool] : pools_) pool->set_paused(paused(key.first));
+}
+
+bool PoolRegistry::paused(const std::string& database) const {
+  return paused_all_ || paused_databases_.count(database) > 0;
+}
+
+bool PoolRegistry::pause_complete(const std::optional<std::string>& database) const {
+  bool complete = true;
+  for_each_of(database, [&](const Pool& pool) {
+    PoolCounts c = pool.counts();
+    if (c.total() > 0) complete = false;
+  });
+  return complete;
+}
+
+void PoolRegistry::reconnect(const std::optional<std::string>& database) {
+  for (auto& [key, pool] : pools_) {
+    if (!database || key.first == *database) pool->reconnect();
+  }
+}
+
+bool PoolRegistry::reconnect_complete(const std::optional<std::string>& database) const {
+  int marked = 0;
+  for_each_of(database, [&](const Pool& pool) { marked += pool.close_needed_count(); });
+  return marked == 0;
+}
+
+void PoolRegistry::set_disabled(const std::string& database, bool disabled) {
+  if (disabled) {
+    disabled_.insert(database);
+  } else {
+    disabled_.erase(database);
+  }
+}
+
+std::set<std::string> PoolRegistry::apply(const config::Config& config) {
+  std::set<std::string> removed;
+  for (auto& [name, budget] : database_budgets_) {
+    if (auto database = config.find_database(name)) budget.set_limit(db_limit(config, *database));
+  }
+  for (auto& [name, budget] : user_budgets_) budget.set_limit(user_limit(config, name));
+  for (auto& [key, pool] : pools_) {
+    auto database = config.find_database(key.first);
+    // A database whose forced user changed has new pools; this one's clients must move on.
+    bool same_user = database && (database->user.empty() || database->user == key.second);
+    if (!same_user) {
+      removed.insert(key.first);
+      pool->reconnect();
+      continue;
+    }
+    backend::ServerTarget target = server_target(config, *database, key.second);
+    pool->reconfigure(settings_for(config, *database, key.second), target);
+  }
+  return removed;
 }
 
 void PoolRegistry::tick() {

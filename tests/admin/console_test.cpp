@@ -1,6 +1,7 @@
 // The admin console's command table, views and protocol handling, without sockets.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,6 @@
 namespace {
 
 using pooler::admin::Console;
-using pooler::admin::ConsoleHooks;
 using pooler::admin::Snapshot;
 using pooler::frontend::ConsoleRole;
 using pooler::frontend::ConsoleSession;
@@ -47,30 +47,81 @@ std::vector<std::string> column_names(const std::string& body) {
   return names;
 }
 
-struct Fixture {
-  int reloads = 0;
-  Console console{{[] {
-                     Snapshot snap;
-                     snap.version = "pooler test";
-                     snap.config = std::make_shared<pooler::config::Config>();
-                     pooler::admin::PoolView pool;
-                     pool.database = "app";
-                     pool.user = "api";
-                     pool.cl_waiting = 3;
-                     pool.maxwait_us = 2500000;
-                     pool.pool_mode = "transaction";
-                     snap.pools.push_back(pool);
-                     return snap;
-                   },
-                   [this] { ++reloads; }, [] {}},
-                  "0.1.0"};
+// Records what the console asked for; PAUSE completes when `servers_released` says so.
+struct FakeControls final : pooler::admin::Controls {
+  using Database = pooler::admin::Database;
+  using Outcome = pooler::admin::Outcome;
+  std::vector<std::string> calls;
+  bool servers_released = false;
+
+  Snapshot snapshot() override {
+    Snapshot snap;
+    snap.version = "pooler test";
+    snap.config = std::make_shared<pooler::config::Config>();
+    pooler::admin::PoolView pool;
+    pool.database = "app";
+    pool.user = "api";
+    pool.cl_waiting = 3;
+    pool.maxwait_us = 2500000;
+    pool.pool_mode = "transaction";
+    snap.pools.push_back(pool);
+    return snap;
+  }
+  Outcome record(std::string call) {
+    calls.push_back(std::move(call));
+    return Outcome::done();
+  }
+  Outcome pause(const Database& db) override {
+    calls.push_back("pause " + db.value_or("*"));
+    return Outcome::wait_until([this] { return servers_released; });
+  }
+  Outcome resume(const Database& db) override { return record("resume " + db.value_or("*")); }
+  Outcome set_enabled(const std::string& db, bool on) override {
+    return record((on ? "enable " : "disable ") + db);
+  }
+  Outcome kill(const Database& db) override { return record("kill " + db.value_or("*")); }
+  Outcome kill_client(std::uint64_t id) override {
+    if (id == 404) return Outcome::failed("42704", "no client with id 404");
+    return record("kill_client " + std::to_string(id));
+  }
+  Outcome reconnect(const Database& db) override {
+    return record("reconnect " + db.value_or("*"));
+  }
+  Outcome wait_close(const Database& db) override {
+    return record("wait_close " + db.value_or("*"));
+  }
+  Outcome reload() override { return record("reload"); }
+  Outcome shutdown(pooler::admin::ShutdownMode mode) override {
+    return record("shutdown " + std::to_string(static_cast<int>(mode)));
+  }
+  Outcome set(const std::string& key, const std::string& value) override {
+    return record("set " + key + "=" + value);
+  }
 };
+
+struct Fixture {
+  FakeControls controls;
+  Console console{controls, "0.1.0"};
+  int reloads() const {
+    return static_cast<int>(std::count(controls.calls.begin(), controls.calls.end(), "reload"));
+  }
+  std::string run(const std::string& sql, ConsoleRole role = ConsoleRole::kAdmin) {
+    return console.execute(sql, role).messages;
+  }
+};
+
+std::string sqlstate_of(const std::string& bytes) {
+  auto msgs = messages_of(bytes);
+  REQUIRE(msgs.size() == 1);
+  REQUIRE(msgs[0].type == 'E');
+  return pooler::protocol::parse_error_fields(pooler::util::as_bytes(msgs[0].body)).sqlstate;
+}
 
 }  // namespace
 
 TEST_CASE("SHOW POOLS answers PgBouncer's columns in PgBouncer's order with live values") {
   Fixture f;
-  auto msgs = messages_of(f.console.execute("show pools;", ConsoleRole::kStats));
+  auto msgs = messages_of(f.run("show pools;", ConsoleRole::kStats));
   REQUIRE(msgs.size() == 3);
   CHECK(msgs[0].type == 'T');
   CHECK(column_names(msgs[0].body) ==
@@ -87,19 +138,19 @@ TEST_CASE("SHOW POOLS answers PgBouncer's columns in PgBouncer's order with live
 
 TEST_CASE("a stats user may SHOW but not RELOAD") {
   Fixture f;
-  auto msgs = messages_of(f.console.execute("RELOAD", ConsoleRole::kStats));
+  auto msgs = messages_of(f.run("RELOAD", ConsoleRole::kStats));
   REQUIRE(msgs.size() == 1);
   CHECK(msgs[0].type == 'E');
   CHECK(pooler::protocol::parse_error_fields(pooler::util::as_bytes(msgs[0].body)).sqlstate ==
         "42501");
-  CHECK(f.reloads == 0);
-  messages_of(f.console.execute("reload", ConsoleRole::kAdmin));
-  CHECK(f.reloads == 1);
+  CHECK(f.reloads() == 0);
+  messages_of(f.run("reload"));
+  CHECK(f.reloads() == 1);
 }
 
 TEST_CASE("an unknown console command is an ERROR, not a disconnect") {
   Fixture f;
-  auto msgs = messages_of(f.console.execute("DROP TABLE x", ConsoleRole::kAdmin));
+  auto msgs = messages_of(f.run("DROP TABLE x"));
   REQUIRE(msgs.size() == 1);
   auto fields = pooler::protocol::parse_error_fields(pooler::util::as_bytes(msgs[0].body));
   CHECK(fields.severity == "ERROR");
@@ -201,4 +252,66 @@ TEST_CASE("SHOW TOTALS lists every total and average by its internal name") {
   CHECK(t.rows[3][0] == "total_client_bytes");
   CHECK(t.rows[12 + 10][0] == "avg_ps_bind_count");
   CHECK(t.rows[12 + 10][1] == "3");
+}
+
+TEST_CASE("control commands reach the controls with their case-sensitive database names") {
+  Fixture f;
+  for (const char* sql : {"resume MyDb", "DISABLE MyDb", "enable MyDb;", "KILL", "kill app",
+                          "RECONNECT", "wait_close app", "KILL_CLIENT 17",
+                          "SHUTDOWN WAIT_FOR_CLIENTS", "set default_pool_size = 40",
+                          "SET server_reset_query TO 'DISCARD ALL'"}) {
+    auto msgs = messages_of(f.run(sql));
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].type == 'C');
+  }
+  CHECK(f.controls.calls ==
+        std::vector<std::string>{"resume MyDb", "disable MyDb", "enable MyDb", "kill *",
+                                 "kill app", "reconnect *", "wait_close app", "kill_client 17",
+                                 "shutdown 2", "set default_pool_size=40",
+                                 "set server_reset_query=DISCARD ALL"});
+}
+
+TEST_CASE("a stats user may SHOW but runs no control command") {
+  Fixture f;
+  for (const char* sql : {"PAUSE", "RESUME", "KILL app", "KILL_CLIENT 1", "SET a = b", "SHUTDOWN",
+                          "DISABLE app", "RECONNECT", "WAIT_CLOSE"}) {
+    CHECK(sqlstate_of(f.run(sql, ConsoleRole::kStats)) == "42501");
+  }
+  CHECK(f.controls.calls.empty());
+}
+
+TEST_CASE("malformed control commands are syntax errors that name the right form") {
+  Fixture f;
+  for (const char* sql : {"DISABLE", "ENABLE a b", "PAUSE a b", "KILL_CLIENT x",
+                          "KILL_CLIENT 12abc", "SHUTDOWN NOW", "SET nothing"}) {
+    CHECK(sqlstate_of(f.run(sql)) == "42601");
+  }
+  CHECK(sqlstate_of(f.run("KILL_CLIENT 404")) == "42704");
+  CHECK(sqlstate_of(f.run("SUSPEND")) == "0A000");
+  CHECK(sqlstate_of(f.run("SHOW FDS")) == "0A000");
+  CHECK(f.controls.calls == std::vector<std::string>{});
+}
+
+TEST_CASE("PAUSE answers only once the servers are released, holding later output") {
+  Fixture f;
+  ConsoleSession session(f.console, ConsoleRole::kAdmin);
+  bool terminate = false;
+  std::string query("PAUSE\0", 6);
+  CHECK(session.handle('Q', pooler::util::as_bytes(query), terminate).empty());
+  CHECK(session.blocked());
+  CHECK(session.poll().empty());
+  f.controls.servers_released = true;
+  auto msgs = messages_of(session.poll());
+  CHECK_FALSE(session.blocked());
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0].type == 'C');
+  CHECK(msgs[0].body == std::string("PAUSE\0", 6));
+  CHECK(msgs[1].type == 'Z');
+}
+
+TEST_CASE("SELECT is routed to SHOW as in PgBouncer") {
+  Fixture f;
+  auto msgs = messages_of(f.run("select version", ConsoleRole::kStats));
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[0].type == 'T');
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,7 @@ struct ConnectionView {
   std::int64_t wait_us = 0;
   std::uint64_t id = 0;
   std::uint64_t link = 0;  // the peer's id, 0 when none
+  bool close_needed = false;
   int remote_pid = 0;
   std::string application_name;
 };
@@ -61,6 +63,13 @@ struct DatabaseStats {
   metrics::StatsAverages averages;
 };
 
+// One row of SHOW MEM: a kind of long-lived object, its size and how many are in use.
+struct MemoryRow {
+  std::string name;
+  std::int64_t size = 0;
+  std::int64_t used = 0;
+};
+
 struct Snapshot {
   std::string version;
   WallTime now{};
@@ -69,8 +78,11 @@ struct Snapshot {
   std::vector<ConnectionView> clients;
   std::vector<ConnectionView> servers;
   std::vector<DatabaseStats> stats;  // by database name
-  bool paused = false;
+  std::vector<MemoryRow> memory;
+  bool paused = false;  // PAUSE without a database, or SIGUSR1
   bool suspended = false;
+  std::set<std::string> paused_databases;  // every paused one, by either kind of PAUSE
+  std::set<std::string> disabled_databases;
 };
 
 Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,

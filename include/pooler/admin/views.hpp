@@ -20,6 +20,7 @@ ResultTable show_stats(const Snapshot& snap);
 ResultTable show_stats_totals(const Snapshot& snap);
 ResultTable show_stats_averages(const Snapshot& snap);
 ResultTable show_totals(const Snapshot& snap);
+ResultTable show_mem(const Snapshot& snap);
 
 // "2008-11-07 11:56:46 GMT", PgBouncer's console timestamp form.
 std::string format_time(WallTime time);

@@ -116,6 +116,9 @@ class ServerConnection final : public net::StreamHandler {
   // query_timeout already hit the current request (so the janitor acts only once).
   bool timed_out() const { return timed_out_; }
   void mark_timed_out() { timed_out_ = true; }
+  // RECONNECT or a changed target: close it when released instead of reusing it.
+  bool close_needed() const { return close_needed_; }
+  void mark_close_needed() { close_needed_ = true; }
 
   void pause_reading();
   void resume_reading();
@@ -178,6 +181,7 @@ class ServerConnection final : public net::StreamHandler {
   metrics::PoolStats* stats_ = nullptr;
   util::TimePoint last_ready_at_;
   bool timed_out_ = false;
+  bool close_needed_ = false;
   std::function<void(bool)> internal_done_;
   std::unique_ptr<net::Timer> settle_timer_;  // created on first use, reused after
   std::function<void()> settled_;

@@ -167,6 +167,7 @@ struct DatabaseEntry {
   std::string application_name;
   std::string load_balance_hosts = "round-robin";  // or "disable"; matters when host is a list
   int line = 0;                                    // where it was defined, for diagnostics
+  bool operator==(const DatabaseEntry&) const = default;
 };
 
 // One [users] entry: `name = pool_mode=... max_user_connections=...`.

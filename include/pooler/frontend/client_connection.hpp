@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "pooler/backend/parameter_set.hpp"
@@ -42,8 +43,17 @@ class ClientConnection final : public net::StreamHandler,
   void fail(const char* sqlstate, const std::string& message);
   // A CancelRequest named this client: forward it to the server it is using, if any.
   void cancel_current_query();
+  // Ends the client at its next transaction boundary with a FATAL `sqlstate`/`message`: now if
+  // it is between transactions, else after the ReadyForQuery that closes its transaction. For
+  // removed databases and shutdown drains: no transaction is cut short.
+  void finish_at_boundary(const char* sqlstate, std::string message);
+  // A reload: the client's timeouts follow the new config.
+  void adopt_config(std::shared_ptr<const config::Config> config);
+  // The pool mode the client runs in; nullopt before it has a pool (or on the console).
+  std::optional<config::PoolMode> pool_mode() const;
+
   // The janitor's visit: enforces client_login_timeout, client_idle_timeout and
-  // idle_transaction_timeout.
+  // idle_transaction_timeout, and answers a console command that was waiting (PAUSE).
   void check_timeouts(util::TimePoint now);
 
   std::uint64_t id() const { return id_; }
@@ -90,10 +100,12 @@ class ClientConnection final : public net::StreamHandler,
   void flush_pending_to_server();
   void release_server();
   void close(const std::string& reason);
+  void apply_timeouts();
   void enter_idle();
   void transaction_settled(char status);
   void console_login(std::string out = {});
   void handle_console_bytes();
+  void poll_console();
   std::string prefix() const;
 
   FrontendContext& context_;
@@ -123,6 +135,11 @@ class ClientConnection final : public net::StreamHandler,
   bool greeted_ = false;
   bool console_requested_ = false;
   std::unique_ptr<ConsoleSession> console_;
+  struct Finish {
+    const char* sqlstate;
+    std::string message;
+  };
+  std::optional<Finish> finish_;  // set by finish_at_boundary while a transaction is open
   std::int32_t cancel_pid_ = 0;
   std::int32_t cancel_key_ = 0;
 };

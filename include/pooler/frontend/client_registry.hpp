@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "pooler/frontend/client_connection.hpp"
 
@@ -34,6 +35,22 @@ class ClientRegistry {
   }
   // The janitor's walk: each client checks its own timeouts.
   void tick();
+  // Calls f on every client that `select` picks. f may close the client: the walk is over a
+  // copy, and closed clients live until the graveyard is cleared.
+  template <typename Select, typename F>
+  void for_each_selected(Select&& select, F&& f) {
+    std::vector<ClientConnection*> picked;
+    for (auto& [ptr, client] : clients_) {
+      if (select(*client)) picked.push_back(ptr);
+    }
+    for (ClientConnection* client : picked) f(*client);
+  }
+  // KILL_CLIENT: false if no client has that id.
+  bool kill(std::uint64_t id, const std::string& message);
+  // Logged-in clients that are not on the admin console (what a waiting shutdown waits for).
+  std::size_t data_clients() const;
+  // A reload: every client follows the new config's timeouts.
+  void adopt_config(const std::shared_ptr<const config::Config>& config);
   void close_all();
 
  private:

@@ -2,6 +2,7 @@
 // defines it and admin implements it, so frontend never depends on admin.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -9,12 +10,18 @@ namespace pooler::frontend {
 
 enum class ConsoleRole { kAdmin, kStats };
 
+// A statement's answer: the result messages (RowDescription, DataRows, CommandComplete, or an
+// ErrorResponse), without ReadyForQuery. Commands that wait (PAUSE, WAIT_CLOSE) set `ready`: the
+// answer is held back until it returns true, polled on each janitor tick.
+struct ConsoleReply {
+  std::string messages;
+  std::function<bool()> ready;
+};
+
 class ConsolePort {
  public:
   virtual ~ConsolePort() = default;
-  // Runs one console statement; returns the result messages (RowDescription, DataRows,
-  // CommandComplete, or an ErrorResponse), without ReadyForQuery.
-  virtual std::string execute(std::string_view statement, ConsoleRole role) = 0;
+  virtual ConsoleReply execute(std::string_view statement, ConsoleRole role) = 0;
   // The server_version the console reports.
   virtual std::string server_version() const = 0;
 };

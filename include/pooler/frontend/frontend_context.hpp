@@ -13,9 +13,6 @@ namespace pooler::frontend {
 
 class ClientConnection;
 
-// The tcp_* settings as socket options, for both sides of the pooler.
-net::TcpOptions tcp_options(const config::Settings& settings);
-
 class ClientRegistry;
 
 struct FrontendContext {

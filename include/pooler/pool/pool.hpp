@@ -91,6 +91,18 @@ class Pool final : public backend::ServerOwner {
   // Closes one idle server (the least recently used); false if none is idle.
   bool close_one_idle();
 
+  // PAUSE: no server is handed out (clients queue), released and idle servers are closed.
+  // RESUME serves the queue again.
+  void set_paused(bool paused);
+  bool paused() const { return paused_; }
+  // RECONNECT: every server open now is closed once released; idle ones at once.
+  void reconnect();
+  // Servers still open that RECONNECT or a reload marked for closing.
+  int close_needed_count() const;
+  // A reload: new limits and timeouts at once; a changed host, port, database name or password
+  // makes the open servers reconnect at release.
+  void reconfigure(PoolSettings settings, const backend::ServerTarget& target);
+
   // The parameters of the first server that logged in, for greeting clients without a server.
   const std::optional<backend::ParameterSet>& welcome_parameters() const { return welcome_; }
 
@@ -129,6 +141,8 @@ class Pool final : public backend::ServerOwner {
   void close_server(backend::ServerConnection& server, const std::string& reason);
   void drop(backend::ServerConnection& server);
   bool expired(const backend::ServerConnection& server) const;
+  // A server that must not be handed out again: paused pool, RECONNECT, or lifetime over.
+  const char* retire_reason(const backend::ServerConnection& server) const;
 
   PoolContext& context_;
   PoolKey key_;
@@ -143,6 +157,7 @@ class Pool final : public backend::ServerOwner {
   std::optional<backend::ParameterSet> welcome_;
   std::optional<protocol::ErrorFields> last_login_error_;
   util::TimePoint login_retry_after_{};
+  bool paused_ = false;
   metrics::PoolStats stats_;
   metrics::PoolStats period_start_;
   metrics::StatsAverages averages_;

@@ -4,6 +4,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "pooler/config/config.hpp"
@@ -21,6 +23,24 @@ class PoolRegistry {
   // of the user's password for logging in to PostgreSQL.
   Pool& pool_for(const config::Config& config, const config::DatabaseEntry& database,
                  const std::string& user, const backend::ServerTarget& target);
+
+  // The admin controls, each for one database or (nullopt) all of them.
+  void pause(const std::optional<std::string>& database);
+  void resume(const std::optional<std::string>& database);
+  bool paused(const std::string& database) const;
+  bool any_paused() const { return paused_all_ || !paused_databases_.empty(); }
+  bool paused_all() const { return paused_all_; }
+  // Every paused pool of `database` (or all) has let go of all its servers.
+  bool pause_complete(const std::optional<std::string>& database) const;
+  void reconnect(const std::optional<std::string>& database);
+  // No server marked by RECONNECT or a reload is still open.
+  bool reconnect_complete(const std::optional<std::string>& database) const;
+  // DISABLE/ENABLE: whether new clients may log in to the database.
+  void set_disabled(const std::string& database, bool disabled);
+  bool disabled(const std::string& database) const { return disabled_.count(database) > 0; }
+  // A reload: each pool whose database and user are still configured takes the new settings;
+  // the budgets take the new limits. Returns the databases no longer configured.
+  std::set<std::string> apply(const config::Config& config);
 
   void tick();
   // Ends a stats_period of `seconds` in every pool; with `log`, one line per database, as
@@ -41,10 +61,22 @@ class PoolRegistry {
   void on_capacity_freed(const PoolKey& key);
   bool evict_idle_elsewhere(const PoolKey& key);
 
+  template <typename F>
+  void for_each_of(const std::optional<std::string>& database, F&& f) const {
+    for (const auto& [key, pool] : pools_) {
+      if (!database || key.first == *database) f(*pool);
+    }
+  }
+  static int db_limit(const config::Config& config, const config::DatabaseEntry& database);
+  static int user_limit(const config::Config& config, const std::string& user);
+
   PoolContext context_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
   std::map<std::string, ConnectionBudget> database_budgets_;
   std::map<std::string, ConnectionBudget> user_budgets_;
+  bool paused_all_ = false;
+  std::set<std::string> paused_databases_;
+  std::set<std::string> disabled_;
 };
 
 }  // namespace pooler::pool

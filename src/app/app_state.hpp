@@ -1,0 +1,80 @@
+// App::State: every long-lived object of a running pooler, and the process-wide actions on them
+// (reload, shutdown, the console's controls). Private to app/.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pooler/admin/console.hpp"
+#include "pooler/admin/controls.hpp"
+#include "pooler/app/app.hpp"
+#include "pooler/config/config.hpp"
+#include "pooler/frontend/client_registry.hpp"
+#include "pooler/net/graveyard.hpp"
+#include "pooler/net/listener.hpp"
+#include "pooler/net/timer.hpp"
+#include "pooler/pool/pool_registry.hpp"
+
+namespace pooler::app {
+
+// Tells the service manager (systemd) about state changes; a no-op without libsystemd.
+void notify_service(const char* state);
+
+struct App::State final : admin::Controls {
+  // How far a shutdown has got. Waiting shutdowns end in kStopped from the janitor.
+  enum class Phase { kRunning, kWaitForClients, kWaitForServers, kStopped };
+
+  State(std::shared_ptr<const config::Config> c, RunOptions o);
+
+  RunOptions options;
+  std::shared_ptr<const config::Config> config;
+  util::SteadyClock clock;
+  net::Loop loop;
+  net::Graveyard graveyard{loop};
+  pool::PoolRegistry pools{loop, clock, graveyard};
+  frontend::ClientRegistry clients{loop, clock, graveyard, pools, [this] { return config; }};
+  admin::Console console{*this, POOLER_VERSION};
+  std::vector<std::unique_ptr<net::Listener>> listeners;
+  std::unique_ptr<net::Timer> janitor;
+  std::vector<uv_signal_t*> signals;
+  util::TimePoint stats_period_start = clock.now();
+  Phase phase = Phase::kRunning;
+
+  bool listen();
+  void on_signal(int signum);
+  void on_janitor();
+  void roll_stats_when_due();
+  // Re-reads the config file; on errors keeps the running config and returns the reason.
+  std::optional<std::string> reload_config();
+  // Swaps in `next` (already validated) and applies it to pools and clients.
+  void adopt(std::shared_ptr<const config::Config> next);
+  void begin_shutdown(admin::ShutdownMode mode);
+  void stop_listening();
+  // The end: every client and server closed, timers and signals stopped; the loop then exits.
+  void finish_shutdown();
+  // finish_shutdown on the next loop turn.
+  void request_finish();
+  bool drop_privileges();
+
+  // admin::Controls
+  admin::Snapshot snapshot() override;
+  admin::Outcome pause(const admin::Database& database) override;
+  admin::Outcome resume(const admin::Database& database) override;
+  admin::Outcome set_enabled(const std::string& database, bool enabled) override;
+  admin::Outcome kill(const admin::Database& database) override;
+  admin::Outcome kill_client(std::uint64_t id) override;
+  admin::Outcome reconnect(const admin::Database& database) override;
+  admin::Outcome wait_close(const admin::Database& database) override;
+  admin::Outcome reload() override;
+  admin::Outcome shutdown(admin::ShutdownMode mode) override;
+  admin::Outcome set(const std::string& key, const std::string& value) override;
+
+ private:
+  // An error Outcome if `database` names no configured database.
+  std::optional<admin::Outcome> unknown(const admin::Database& database) const;
+};
+
+}  // namespace pooler::app

@@ -1,0 +1,224 @@
+// The process-wide actions: the console's controls, reload and the shutdown modes.
+#include <spdlog/spdlog.h>
+
+#include "app_state.hpp"
+#include "pooler/config/loader.hpp"
+#include "pooler/config/reload_plan.hpp"
+#include "pooler/config/schema.hpp"
+#include "pooler/net/defer.hpp"
+#include "pooler/protocol/sqlstate.hpp"
+
+namespace pooler::app {
+
+namespace ss = protocol::sqlstate;
+using admin::Outcome;
+
+namespace {
+
+bool is_data_client(const frontend::ClientConnection& c) {
+  return c.state() != frontend::ClientState::kConsole && c.database() != "pgbouncer" &&
+         c.database() != "pooler";
+}
+
+}  // namespace
+
+admin::Snapshot App::State::snapshot() {
+  return admin::take_snapshot(clients, pools, config, "pooler " POOLER_VERSION);
+}
+
+std::optional<Outcome> App::State::unknown(const admin::Database& database) const {
+  if (!database || config->find_database(*database)) return std::nullopt;
+  return Outcome::failed(ss::kInvalidCatalogName, "no such database: " + *database);
+}
+
+Outcome App::State::pause(const admin::Database& database) {
+  if (auto error = unknown(database)) return *error;
+  if (database ? pools.paused(*database) : pools.paused_all()) {
+    return Outcome::failed(ss::kObjectNotInPrerequisiteState, "already paused");
+  }
+  spdlog::info("PAUSE {}: waiting for servers to be released", database.value_or("(all)"));
+  pools.pause(database);
+  return Outcome::wait_until([this, database] { return pools.pause_complete(database); });
+}
+
+Outcome App::State::resume(const admin::Database& database) {
+  if (auto error = unknown(database)) return *error;
+  if (database ? !pools.paused(*database) : !pools.any_paused()) {
+    return Outcome::failed(ss::kObjectNotInPrerequisiteState, "pooler is not paused");
+  }
+  spdlog::info("RESUME {}", database.value_or("(all)"));
+  pools.resume(database);
+  return Outcome::done();
+}
+
+Outcome App::State::set_enabled(const std::string& database, bool enabled) {
+  if (auto error = unknown(database)) return *error;
+  spdlog::info("{} {}", enabled ? "ENABLE" : "DISABLE", database);
+  pools.set_disabled(database, !enabled);
+  return Outcome::done();
+}
+
+Outcome App::State::kill(const admin::Database& database) {
+  if (auto error = unknown(database)) return *error;
+  spdlog::info("KILL {}: closing its clients and servers", database.value_or("(all)"));
+  // Paused first, so the servers the clients give back are closed, not reused.
+  pools.pause(database);
+  clients.for_each_selected(
+      [&](const frontend::ClientConnection& c) {
+        return is_data_client(c) && (!database || c.database() == *database);
+      },
+      [](frontend::ClientConnection& c) {
+        c.fail(ss::kAdminShutdown, "database killed by an administrator (KILL)");
+      });
+  return Outcome::done();
+}
+
+Outcome App::State::kill_client(std::uint64_t id) {
+  if (!clients.kill(id, "client killed by an administrator (KILL_CLIENT)")) {
+    return Outcome::failed(ss::kUndefinedObject, "no client with id " + std::to_string(id));
+  }
+  spdlog::info("KILL_CLIENT {}", id);
+  return Outcome::done();
+}
+
+Outcome App::State::reconnect(const admin::Database& database) {
+  if (auto error = unknown(database)) return *error;
+  spdlog::info("RECONNECT {}", database.value_or("(all)"));
+  pools.reconnect(database);
+  return Outcome::done();
+}
+
+Outcome App::State::wait_close(const admin::Database& database) {
+  if (auto error = unknown(database)) return *error;
+  return Outcome::wait_until([this, database] { return pools.reconnect_complete(database); });
+}
+
+Outcome App::State::reload() {
+  if (auto error = reload_config()) return Outcome::failed(ss::kConfigFileError, *error);
+  return Outcome::done();
+}
+
+Outcome App::State::shutdown(admin::ShutdownMode mode) {
+  begin_shutdown(mode);
+  return Outcome::done();
+}
+
+Outcome App::State::set(const std::string& key, const std::string& value) {
+  const config::SettingRow* row = config::find_setting(key);
+  if (row == nullptr) return Outcome::failed(ss::kUndefinedObject, "unknown config parameter: " + key);
+  if (!row->reloadable()) {
+    return Outcome::failed(ss::kCantChangeRuntimeParam,
+                           key + " cannot be changed while running; edit the file and restart");
+  }
+  auto next = std::make_shared<config::Config>(*config);
+  if (auto problem = config::apply_setting(*row, next->settings, value)) {
+    return Outcome::failed(ss::kInvalidParameterValue, *problem);
+  }
+  spdlog::info("SET {} = {}", row->key, config::render_setting(*row, next->settings));
+  adopt(std::move(next));
+  return Outcome::done();
+}
+
+std::optional<std::string> App::State::reload_config() {
+  notify_service("RELOADING=1");
+  auto loaded = config::load_config_file(options.config_path);
+  std::optional<std::string> first_error;
+  for (const auto& d : loaded.diagnostics) {
+    spdlog::warn("{}", config::format(d));
+    if (!first_error && d.severity == config::Severity::kError) first_error = config::format(d);
+  }
+  if (!loaded.ok()) {
+    spdlog::error("reload failed: configuration has errors, keeping the running one");
+    notify_service("READY=1");
+    return "configuration has errors, the running one stays: " + first_error.value_or("");
+  }
+  auto next = std::make_shared<config::Config>(std::move(loaded.config));
+  config::ReloadPlan plan = config::diff(*config, *next);
+  config::keep_restart_settings(*config, *next);
+  spdlog::info("configuration reloaded: {}", plan.describe());
+  if (!plan.needs_restart.empty()) {
+    spdlog::warn("reload: {} changed but take effect only after a restart",
+                 fmt::join(plan.needs_restart, ", "));
+  }
+  adopt(std::move(next));
+  notify_service("READY=1");
+  return std::nullopt;
+}
+
+void App::State::adopt(std::shared_ptr<const config::Config> next) {
+  config = std::move(next);
+  std::set<std::string> gone = pools.apply(*config);
+  clients.adopt_config(config);
+  // Clients of a database that is no longer there (or now forces another user) finish their
+  // transaction first, then are told.
+  clients.for_each_selected(
+      [&](const frontend::ClientConnection& c) {
+        return is_data_client(c) && c.state() != frontend::ClientState::kStartup &&
+               c.state() != frontend::ClientState::kAuth &&
+               (gone.count(c.database()) > 0 || !config->find_database(c.database()));
+      },
+      [](frontend::ClientConnection& c) {
+        c.finish_at_boundary(ss::kAdminShutdown,
+                             "database \"" + c.database() +
+                                 "\" was removed or changed in the configuration; reconnect");
+      });
+}
+
+void App::State::begin_shutdown(admin::ShutdownMode mode) {
+  bool again = phase == Phase::kWaitForClients || phase == Phase::kWaitForServers;
+  if (phase == Phase::kStopped) return;
+  if (mode == admin::ShutdownMode::kImmediate || again) {
+    // A second SIGTERM (or any second request) does not wait any more.
+    request_finish();
+    return;
+  }
+  notify_service("STOPPING=1");
+  stop_listening();
+  if (mode == admin::ShutdownMode::kWaitForServers) {
+    spdlog::info("shutting down once every server is released (WAIT_FOR_SERVERS)");
+    phase = Phase::kWaitForServers;
+    pools.pause(std::nullopt);
+    return;
+  }
+  spdlog::info("shutting down once every client has left (WAIT_FOR_CLIENTS)");
+  phase = Phase::kWaitForClients;
+  // Beyond PgBouncer, for rolling restarts: a client whose server is shared per transaction
+  // loses nothing by being told at its next transaction boundary, so it need not be waited for.
+  // Session clients keep their session until they leave.
+  clients.for_each_selected(
+      [](const frontend::ClientConnection& c) {
+        if (!is_data_client(c)) return false;
+        auto mode = c.pool_mode();
+        return !mode || *mode != config::PoolMode::kSession;
+      },
+      [](frontend::ClientConnection& c) {
+        c.finish_at_boundary(ss::kAdminShutdown, "pooler is shutting down");
+      });
+}
+
+void App::State::stop_listening() { listeners.clear(); }
+
+void App::State::request_finish() {
+  // Never from inside the callback that asked (a console client, the janitor): finishing
+  // destroys them.
+  net::defer(loop, [this] { finish_shutdown(); });
+}
+
+void App::State::finish_shutdown() {
+  if (phase == Phase::kStopped) return;
+  if (phase == Phase::kRunning) notify_service("STOPPING=1");
+  phase = Phase::kStopped;
+  stop_listening();
+  clients.close_all();
+  pools.close_all();
+  janitor.reset();
+  for (auto* sig : signals) {
+    uv_close(reinterpret_cast<uv_handle_t*>(sig),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals.clear();
+  // Clients are closing; let the queued error messages go out before the loop ends.
+  graveyard.clear();
+}
+
+}  // namespace pooler::app

@@ -1,0 +1,105 @@
+// Config diffs for reload.
+#include "pooler/config/reload_plan.hpp"
+
+#include "pooler/config/schema.hpp"
+
+namespace pooler::config {
+
+namespace {
+
+bool same_entry(DatabaseEntry a, DatabaseEntry b) {
+  a.line = b.line = 0;  // moving a line in the file changes nothing
+  return a == b;
+}
+
+bool same_users(const std::map<std::string, UserEntry>& a,
+                const std::map<std::string, UserEntry>& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [name, entry] : a) {
+    auto it = b.find(name);
+    if (it == b.end()) return false;
+    const UserEntry& o = it->second;
+    if (entry.pool_size != o.pool_size || entry.reserve_pool_size != o.reserve_pool_size ||
+        entry.pool_mode != o.pool_mode || entry.max_user_connections != o.max_user_connections ||
+        entry.max_user_client_connections != o.max_user_client_connections ||
+        entry.query_timeout != o.query_timeout || entry.query_wait_timeout != o.query_wait_timeout ||
+        entry.idle_transaction_timeout != o.idle_transaction_timeout ||
+        entry.transaction_timeout != o.transaction_timeout ||
+        entry.client_idle_timeout != o.client_idle_timeout) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool same_secrets(const std::map<std::string, UserSecret>& a,
+                  const std::map<std::string, UserSecret>& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [name, secret] : a) {
+    auto it = b.find(name);
+    if (it == b.end() || it->second.secret != secret.secret) return false;
+  }
+  return true;
+}
+
+void append_list(std::string& out, const char* label, const std::vector<std::string>& items) {
+  if (items.empty()) return;
+  if (!out.empty()) out += "; ";
+  out += label;
+  out += ": ";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += items[i];
+  }
+}
+
+}  // namespace
+
+ReloadPlan diff(const Config& running, const Config& next) {
+  ReloadPlan plan;
+  for (const auto& row : setting_rows()) {
+    if (render_setting(row, running.settings) == render_setting(row, next.settings)) continue;
+    (row.reloadable() ? plan.changed_settings : plan.needs_restart).emplace_back(row.key);
+  }
+  for (const auto& [name, entry] : next.databases) {
+    auto it = running.databases.find(name);
+    if (it == running.databases.end()) {
+      plan.added_databases.push_back(name);
+    } else if (!same_entry(it->second, entry)) {
+      plan.changed_databases.push_back(name);
+    }
+  }
+  for (const auto& [name, entry] : running.databases) {
+    if (next.databases.count(name) == 0) plan.removed_databases.push_back(name);
+  }
+  plan.users_changed = !same_users(running.users, next.users);
+  plan.auth_file_changed = !same_secrets(running.auth_users, next.auth_users);
+  return plan;
+}
+
+void keep_restart_settings(const Config& running, Config& next) {
+  for (const auto& row : setting_rows()) {
+    if (!row.reloadable()) apply_setting(row, next.settings, render_setting(row, running.settings));
+  }
+}
+
+bool ReloadPlan::empty() const {
+  return changed_settings.empty() && needs_restart.empty() && added_databases.empty() &&
+         removed_databases.empty() && changed_databases.empty() && !users_changed &&
+         !auth_file_changed;
+}
+
+std::string ReloadPlan::describe() const {
+  std::string out;
+  append_list(out, "settings changed", changed_settings);
+  append_list(out, "kept until restart", needs_restart);
+  append_list(out, "databases added", added_databases);
+  append_list(out, "databases removed", removed_databases);
+  append_list(out, "databases changed", changed_databases);
+  if (users_changed) append_list(out, "users", {"changed"});
+  // Which secrets changed is itself sensitive: say only that the file did.
+  if (auth_file_changed) append_list(out, "auth_file", {"changed"});
+  return out.empty() ? "no changes" : out;
+}
+
+}  // namespace pooler::config
