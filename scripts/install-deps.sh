@@ -12,6 +12,9 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer python3 python3-psycopg
   procps iproute2 util-linux coreutils
+  # systemd-analyze and systemd-sysusers check systemd/ offline (scripts/verify-service.sh); no
+  # running systemd is needed.
+  systemd
 )
 
 missing=()
