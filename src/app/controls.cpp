@@ -38,13 +38,21 @@ Outcome App::State::pause(const admin::Database& database) {
   }
   spdlog::info("PAUSE {}: waiting for servers to be released", database.value_or("(all)"));
   pools.pause(database);
-  return Outcome::wait_until([this, database] { return pools.pause_complete(database); });
+  // A RESUME before every server was released also ends the wait: nothing is paused any more.
+  return Outcome::wait_until([this, database] {
+    bool still_paused = database ? pools.paused(*database) : pools.paused_all();
+    return !still_paused || pools.pause_complete(database);
+  });
 }
 
 Outcome App::State::resume(const admin::Database& database) {
   if (auto error = unknown(database)) return *error;
   if (database ? !pools.paused(*database) : !pools.any_paused()) {
     return Outcome::failed(ss::kObjectNotInPrerequisiteState, "pooler is not paused");
+  }
+  if (database && pools.paused_all()) {
+    return Outcome::failed(ss::kObjectNotInPrerequisiteState,
+                           "every database is paused; RESUME without a database ends that");
   }
   spdlog::info("RESUME {}", database.value_or("(all)"));
   pools.resume(database);
