@@ -525,6 +525,13 @@ class Pooler:
         except subprocess.TimeoutExpired:
             return None
 
+    def send_signal(self, signum):
+        """Sends signum without waiting. TERM, INT and QUIT tell the pooler to exit, so its
+        exiting afterwards is not reported as a crash on leaving the context."""
+        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            self._term_sent = True
+        self.proc.send_signal(signum)
+
     def __exit__(self, exc_type, exc, tb):
         problems = []
         if self.proc.poll() is not None and not self._term_sent:

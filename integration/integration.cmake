@@ -38,7 +38,8 @@ if(POOLER_SANITIZE)
   # Under ASan+UBSan the pooler is several times slower: run the cases that exercise the most
   # code paths (login, every mode, malformed input, cancel, limits, timeouts), not the load tests.
   set(_itest_cases)
-  foreach(_name auth modes malformed cancel limits psycopg shutdown timeouts console)
+  foreach(_name auth modes malformed cancel limits psycopg shutdown timeouts console
+                console_controls reload_signals)
     list(APPEND _itest_cases ${_itest_dir}/test_${_name}.py)
   endforeach()
 endif()
