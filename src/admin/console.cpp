@@ -104,15 +104,13 @@ ConsoleReply completed(Outcome outcome, std::string_view tag) {
 
 // "SET key = value" or "SET key TO value"; the value may be quoted with '' as in SQL.
 std::optional<std::pair<std::string, std::string>> parse_set(std::string_view statement) {
-  std::string_view rest = statement.substr(3);
-  while (!rest.empty() && (rest.back() == ';' || std::isspace(static_cast<unsigned char>(rest.back())))) {
-    rest.remove_suffix(1);
-  }
   auto trim = [](std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return s;
   };
+  std::string_view rest = trim(statement.substr(3));
+  while (!rest.empty() && rest.back() == ';') rest = trim(rest.substr(0, rest.size() - 1));
   std::size_t eq = rest.find('=');
   std::string_view key;
   std::string_view value;

@@ -65,7 +65,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     v.local_port = local.port;
     v.connect_time = c.connected_wall();
     v.request_time = v.connect_time;
-    v.wait_us = std::chrono::duration_cast<std::chrono::microseconds>(c.waiting_for()).count();
+    v.wait_us = util::duration_to_micros(c.waiting_for());
     v.id = c.id();
     v.application_name = c.application_name();
     if (const auto* server = c.server()) {
@@ -95,8 +95,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     view.cl_waiting = counts.waiting;
     auto it = client_counts.find({view.database, view.user});
     if (it != client_counts.end()) view.cl_active = it->second.first;
-    view.maxwait_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(p.longest_wait()).count();
+    view.maxwait_us = util::duration_to_micros(p.longest_wait());
     view.pool_mode = config::to_string(p.settings().mode);
     snap.pools.push_back(view);
 

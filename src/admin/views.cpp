@@ -272,39 +272,38 @@ ResultTable show_version(const Snapshot& snap) {
 }
 
 
-ResultTable show_stats(const Snapshot& snap) {
+namespace {
+
+// One row per database: its name, then each part's fields named the part's way.
+struct StatsPart {
+  StatsNaming naming;
+  metrics::PoolStats DatabaseStats::*values;
+};
+
+ResultTable stats_table(const Snapshot& snap, std::initializer_list<StatsPart> parts) {
   auto t = table({{"database", T::kText}});
-  add_stats_columns(t, StatsNaming::kShowStatsTotal);
-  add_stats_columns(t, StatsNaming::kShowStatsAvg);
+  for (const auto& part : parts) add_stats_columns(t, part.naming);
   for (const auto& db : snap.stats) {
     std::vector<Cell> row{text(db.database)};
-    add_stats_cells(row, db.totals);
-    add_stats_cells(row, db.averages);
+    for (const auto& part : parts) add_stats_cells(row, db.*part.values);
     t.add_row(std::move(row));
   }
   return t;
+}
+
+}  // namespace
+
+ResultTable show_stats(const Snapshot& snap) {
+  return stats_table(snap, {{StatsNaming::kShowStatsTotal, &DatabaseStats::totals},
+                            {StatsNaming::kShowStatsAvg, &DatabaseStats::averages}});
 }
 
 ResultTable show_stats_totals(const Snapshot& snap) {
-  auto t = table({{"database", T::kText}});
-  add_stats_columns(t, StatsNaming::kTotals);
-  for (const auto& db : snap.stats) {
-    std::vector<Cell> row{text(db.database)};
-    add_stats_cells(row, db.totals);
-    t.add_row(std::move(row));
-  }
-  return t;
+  return stats_table(snap, {{StatsNaming::kTotals, &DatabaseStats::totals}});
 }
 
 ResultTable show_stats_averages(const Snapshot& snap) {
-  auto t = table({{"database", T::kText}});
-  add_stats_columns(t, StatsNaming::kAverages);
-  for (const auto& db : snap.stats) {
-    std::vector<Cell> row{text(db.database)};
-    add_stats_cells(row, db.averages);
-    t.add_row(std::move(row));
-  }
-  return t;
+  return stats_table(snap, {{StatsNaming::kAverages, &DatabaseStats::averages}});
 }
 
 ResultTable show_totals(const Snapshot& snap) {

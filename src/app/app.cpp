@@ -71,7 +71,8 @@ bool App::State::listen() {
   auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
     if (phase != Phase::kRunning) return;
     if (stream->kind() == net::Stream::Kind::kTcp) {
-      net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()), pool::tcp_options(config->settings));
+      net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()),
+                    pool::tcp_options(config->settings));
     }
     clients.accept(std::move(stream));
   };

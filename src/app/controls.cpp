@@ -13,15 +13,6 @@ namespace pooler::app {
 namespace ss = protocol::sqlstate;
 using admin::Outcome;
 
-namespace {
-
-bool is_data_client(const frontend::ClientConnection& c) {
-  return c.state() != frontend::ClientState::kConsole && c.database() != "pgbouncer" &&
-         c.database() != "pooler";
-}
-
-}  // namespace
-
 admin::Snapshot App::State::snapshot() {
   return admin::take_snapshot(clients, pools, config, "pooler " POOLER_VERSION);
 }
@@ -73,7 +64,7 @@ Outcome App::State::kill(const admin::Database& database) {
   pools.pause(database);
   clients.for_each_selected(
       [&](const frontend::ClientConnection& c) {
-        return is_data_client(c) && (!database || c.database() == *database);
+        return !c.console_client() && (!database || c.database() == *database);
       },
       [](frontend::ClientConnection& c) {
         c.fail(ss::kAdminShutdown, "database killed by an administrator (KILL)");
@@ -113,7 +104,9 @@ Outcome App::State::shutdown(admin::ShutdownMode mode) {
 
 Outcome App::State::set(const std::string& key, const std::string& value) {
   const config::SettingRow* row = config::find_setting(key);
-  if (row == nullptr) return Outcome::failed(ss::kUndefinedObject, "unknown config parameter: " + key);
+  if (row == nullptr) {
+    return Outcome::failed(ss::kUndefinedObject, "unknown config parameter: " + key);
+  }
   if (!row->reloadable()) {
     return Outcome::failed(ss::kCantChangeRuntimeParam,
                            key + " cannot be changed while running; edit the file and restart");
@@ -161,7 +154,7 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
   // transaction first, then are told.
   clients.for_each_selected(
       [&](const frontend::ClientConnection& c) {
-        return is_data_client(c) && c.state() != frontend::ClientState::kStartup &&
+        return !c.console_client() && c.state() != frontend::ClientState::kStartup &&
                c.state() != frontend::ClientState::kAuth &&
                (gone.count(c.database()) > 0 || !config->find_database(c.database()));
       },
@@ -195,7 +188,7 @@ void App::State::begin_shutdown(admin::ShutdownMode mode) {
   // Session clients keep their session until they leave.
   clients.for_each_selected(
       [](const frontend::ClientConnection& c) {
-        if (!is_data_client(c)) return false;
+        if (c.console_client()) return false;
         auto mode = c.pool_mode();
         return !mode || *mode != config::PoolMode::kSession;
       },

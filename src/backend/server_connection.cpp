@@ -313,8 +313,7 @@ void ServerConnection::note_ready(char status) {
 void ServerConnection::count_ready(char status) {
   if (stats_ == nullptr) return;
   auto micros = [](util::Duration d) {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    return static_cast<std::uint64_t>(util::duration_to_micros(d));
   };
   ++stats_->query_count;
   stats_->query_time_us += micros(last_ready_at_ - query_started_);

@@ -1,45 +1,26 @@
 // Config diffs for reload.
 #include "pooler/config/reload_plan.hpp"
 
+#include <algorithm>
+
 #include "pooler/config/schema.hpp"
 
 namespace pooler::config {
 
 namespace {
 
-bool same_entry(DatabaseEntry a, DatabaseEntry b) {
-  a.line = b.line = 0;  // moving a line in the file changes nothing
+// Entries equal but for where they stand in the file: moving a line changes nothing.
+template <typename Entry>
+bool same_entry(Entry a, Entry b) {
+  a.line = b.line = 0;
   return a == b;
 }
 
-bool same_users(const std::map<std::string, UserEntry>& a,
-                const std::map<std::string, UserEntry>& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [name, entry] : a) {
-    auto it = b.find(name);
-    if (it == b.end()) return false;
-    const UserEntry& o = it->second;
-    if (entry.pool_size != o.pool_size || entry.reserve_pool_size != o.reserve_pool_size ||
-        entry.pool_mode != o.pool_mode || entry.max_user_connections != o.max_user_connections ||
-        entry.max_user_client_connections != o.max_user_client_connections ||
-        entry.query_timeout != o.query_timeout || entry.query_wait_timeout != o.query_wait_timeout ||
-        entry.idle_transaction_timeout != o.idle_transaction_timeout ||
-        entry.transaction_timeout != o.transaction_timeout ||
-        entry.client_idle_timeout != o.client_idle_timeout) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool same_secrets(const std::map<std::string, UserSecret>& a,
-                  const std::map<std::string, UserSecret>& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [name, secret] : a) {
-    auto it = b.find(name);
-    if (it == b.end() || it->second.secret != secret.secret) return false;
-  }
-  return true;
+template <typename Entry>
+bool same_entries(const std::map<std::string, Entry>& a, const std::map<std::string, Entry>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.first == y.first && same_entry(x.second, y.second);
+  });
 }
 
 void append_list(std::string& out, const char* label, const std::vector<std::string>& items) {
@@ -72,8 +53,8 @@ ReloadPlan diff(const Config& running, const Config& next) {
   for (const auto& [name, entry] : running.databases) {
     if (next.databases.count(name) == 0) plan.removed_databases.push_back(name);
   }
-  plan.users_changed = !same_users(running.users, next.users);
-  plan.auth_file_changed = !same_secrets(running.auth_users, next.auth_users);
+  plan.users_changed = !same_entries(running.users, next.users);
+  plan.auth_file_changed = running.auth_users != next.auth_users;
   return plan;
 }
 

@@ -230,10 +230,9 @@ void ClientConnection::authenticated(std::string out) {
   const config::DatabaseEntry& database = *found;
   std::string server_user = database.user.empty() ? user_ : database.user;
   backend::ServerTarget target = pool::server_target(*config_, database, server_user);
-  const auto* secret = config_->find_secret(server_user);
-  if (database.password.empty() && secret != nullptr &&
-      protocol::parse_scram_verifier(secret->secret) && server_user == user_ && authenticator_) {
-    // Only the client's own SCRAM proof lets the pooler log in with a verifier.
+  if (target.secret.empty() && server_user == user_ && authenticator_) {
+    // No password to log in with: a SCRAM verifier, usable only with the client's own proof
+    // (the authenticator has keys only after a SCRAM login against a verifier).
     target.scram_client_key = authenticator_->scram_client_key();
     target.scram_server_key = authenticator_->scram_server_key();
   }
@@ -488,14 +487,13 @@ void ClientConnection::on_server_granted(pool::ServerLease lease) {
 
 void ClientConnection::use_server(pool::ServerLease lease) {
   server_ = std::move(lease);
+  auto now = context_.clock.now();
   metrics::PoolStats& stats = pool_->stats();
   ++stats.server_assignment_count;
-  stats.wait_time_us += static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(context_.clock.now() - wait_started_)
-          .count());
+  stats.wait_time_us += static_cast<std::uint64_t>(util::duration_to_micros(now - wait_started_));
   spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
   server_->attach(*this);
-  idle_since_ = context_.clock.now();
+  idle_since_ = now;
   if (!greeted_) {
     greet(server_->parameters());
     if (pool_->settings().mode != PoolMode::kSession && buffer_.empty()) {

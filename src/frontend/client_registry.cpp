@@ -70,7 +70,7 @@ bool ClientRegistry::kill(std::uint64_t id, const std::string& message) {
 std::size_t ClientRegistry::data_clients() const {
   std::size_t n = 0;
   for (const auto& [ptr, client] : clients_) {
-    if (client->state() != ClientState::kConsole) ++n;
+    if (!client->console_client()) ++n;
   }
   return n;
 }

@@ -228,15 +228,15 @@ void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& targe
   settings_ = std::move(settings);
   bool moved = target.host != target_.host || target.port != target_.port ||
                target.dbname != target_.dbname || target.secret != target_.secret;
+  // The SCRAM keys came from a client's own login, not from the config: they stay.
+  auto client_key = std::move(target_.scram_client_key);
+  auto server_key = std::move(target_.scram_server_key);
+  target_ = target;
+  target_.scram_client_key = std::move(client_key);
+  target_.scram_server_key = std::move(server_key);
   if (moved) {
     spdlog::info("{}/{}: server target changed, reconnecting at release", key_.database,
                  key_.user);
-    target_.host = target.host;
-    target_.port = target.port;
-    target_.dbname = target.dbname;
-    target_.secret = target.secret;
-    target_.tcp = target.tcp;
-    target_.max_packet_size = target.max_packet_size;
     last_login_error_.reset();
     reconnect();
   }

@@ -97,9 +97,7 @@ void PoolRegistry::pause(const std::optional<std::string>& database) {
   } else {
     paused_all_ = true;
   }
-  for (auto& [key, pool] : pools_) {
-    if (!database || key.first == *database) pool->set_paused(true);
-  }
+  for_each_of(database, [](Pool& pool) { pool.set_paused(true); });
 }
 
 void PoolRegistry::resume(const std::optional<std::string>& database) {
@@ -119,16 +117,13 @@ bool PoolRegistry::paused(const std::string& database) const {
 bool PoolRegistry::pause_complete(const std::optional<std::string>& database) const {
   bool complete = true;
   for_each_of(database, [&](const Pool& pool) {
-    PoolCounts c = pool.counts();
-    if (c.total() > 0) complete = false;
+    complete = complete && pool.counts().total() == 0;
   });
   return complete;
 }
 
 void PoolRegistry::reconnect(const std::optional<std::string>& database) {
-  for (auto& [key, pool] : pools_) {
-    if (!database || key.first == *database) pool->reconnect();
-  }
+  for_each_of(database, [](Pool& pool) { pool.reconnect(); });
 }
 
 bool PoolRegistry::reconnect_complete(const std::optional<std::string>& database) const {

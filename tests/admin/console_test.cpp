@@ -259,7 +259,7 @@ TEST_CASE("control commands reach the controls with their case-sensitive databas
   for (const char* sql : {"resume MyDb", "DISABLE MyDb", "enable MyDb;", "KILL", "kill app",
                           "RECONNECT", "wait_close app", "KILL_CLIENT 17",
                           "SHUTDOWN WAIT_FOR_CLIENTS", "set default_pool_size = 40",
-                          "SET server_reset_query TO 'DISCARD ALL'"}) {
+                          "SET server_reset_query TO 'DISCARD ALL' ; "}) {
     auto msgs = messages_of(f.run(sql));
     REQUIRE(msgs.size() == 1);
     CHECK(msgs[0].type == 'C');

@@ -184,6 +184,7 @@ struct UserEntry {
   std::optional<double> transaction_timeout;
   std::optional<double> client_idle_timeout;
   int line = 0;
+  bool operator==(const UserEntry&) const = default;
 };
 
 // One auth_file line: `"user" "secret"`; the secret is plain text, "md5<32 hex>" or a
@@ -191,6 +192,7 @@ struct UserEntry {
 struct UserSecret {
   std::string user;
   std::string secret;
+  bool operator==(const UserSecret&) const = default;
 };
 
 struct Config {

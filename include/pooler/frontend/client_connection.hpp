@@ -60,6 +60,8 @@ class ClientConnection final : public net::StreamHandler,
   std::int32_t cancel_pid() const { return cancel_pid_; }
   std::int32_t cancel_key() const { return cancel_key_; }
   ClientState state() const { return state_; }
+  // Asked for the admin console (database pgbouncer or pooler), logged in or not yet.
+  bool console_client() const { return console_requested_; }
   const std::string& user() const { return user_; }
   const std::string& database() const { return database_; }
   const net::PeerInfo& peer() const { return peer_; }

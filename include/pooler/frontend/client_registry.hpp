@@ -47,7 +47,7 @@ class ClientRegistry {
   }
   // KILL_CLIENT: false if no client has that id.
   bool kill(std::uint64_t id, const std::string& message);
-  // Logged-in clients that are not on the admin console (what a waiting shutdown waits for).
+  // Clients that are not for the admin console (what a waiting shutdown waits for).
   std::size_t data_clients() const;
   // A reload: every client follows the new config's timeouts.
   void adopt_config(const std::shared_ptr<const config::Config>& config);

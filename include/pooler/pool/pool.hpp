@@ -94,7 +94,6 @@ class Pool final : public backend::ServerOwner {
   // PAUSE: no server is handed out (clients queue), released and idle servers are closed.
   // RESUME serves the queue again.
   void set_paused(bool paused);
-  bool paused() const { return paused_; }
   // RECONNECT: every server open now is closed once released; idle ones at once.
   void reconnect();
   // Servers still open that RECONNECT or a reload marked for closing.

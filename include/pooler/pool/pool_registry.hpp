@@ -61,6 +61,7 @@ class PoolRegistry {
   void on_capacity_freed(const PoolKey& key);
   bool evict_idle_elsewhere(const PoolKey& key);
 
+  // The pools of `database`, or every pool.
   template <typename F>
   void for_each_of(const std::optional<std::string>& database, F&& f) const {
     for (const auto& [key, pool] : pools_) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace pooler::util {
 
@@ -35,6 +36,11 @@ inline Duration seconds_to_duration(double seconds) {
 
 inline double duration_to_seconds(Duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+// Microseconds, the unit PgBouncer's console and stats report.
+inline std::int64_t duration_to_micros(Duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
 }  // namespace pooler::util
