@@ -21,6 +21,7 @@ import hmac
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,6 +105,29 @@ def create_database(owner="scramuser", prefix="db"):
 def drop_database(name):
     with superuser_conn("postgres") as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pgbench_init(dbname):
+    """pgbench's tables (scale 1) in `dbname`, created directly on PostgreSQL."""
+    proc = subprocess.run(
+        ["pgbench", "-i", "-s", "1", "-q", "-h", HOST, "-p", str(pg_port()), "-U", "scramuser",
+         dbname],
+        env=dict(os.environ, PGPASSWORD=password("scramuser"), PGSSLMODE="disable"),
+        capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise AssertionError(f"pgbench -i failed: {proc.stderr}")
+
+
+def pgbench_counts(test, proc):
+    """pgbench's (processed, failed) transaction counts; fails the test unless it exited 0 and
+    printed its summary."""
+    output = proc.stdout + proc.stderr
+    test.assertEqual(proc.returncode, 0, f"pgbench exited {proc.returncode}:\n{output[-3000:]}")
+    processed = re.search(r"number of transactions actually processed: (\d+)", output)
+    failed = re.search(r"number of failed transactions: (\d+)", output)
+    test.assertIsNotNone(processed, output[-3000:])
+    test.assertIsNotNone(failed, output[-3000:])
+    return int(processed.group(1)), int(failed.group(1))
 
 
 def backends(dbname=None, user=None, state_filter=None):

@@ -95,6 +95,21 @@ class Console(unittest.TestCase):
                 console(pooler, "plainuser")
             self.assertIn("not allowed", str(refused.exception))
 
+    def test_trust_lets_nobody_in_who_is_not_listed(self):
+        # auth_type=trust skips the password, not the admin_users/stats_users check; over the
+        # unix socket too, for any user but pgbouncer.
+        with Pooler(dict(SETTINGS, auth_type="trust")) as pooler:
+            for host in (h.HOST, pooler.dir):
+                with self.assertRaises(psycopg.OperationalError) as refused:
+                    psycopg.connect(host=host, port=pooler.port, user="plainuser",
+                                    dbname="pgbouncer", sslmode="disable")
+                self.assertIn("not allowed", str(refused.exception))
+            with psycopg.connect(host=pooler.dir, port=pooler.port, user="md5user",
+                                 dbname="pgbouncer", autocommit=True) as stats:
+                stats.execute("SHOW POOLS")
+                with self.assertRaises(psycopg.errors.InsufficientPrivilege):
+                    stats.execute("PAUSE")
+
     def test_user_pgbouncer_over_the_unix_socket_from_the_pooler_uid(self):
         with Pooler(SETTINGS) as pooler:
             # The pooler runs as this process's uid, so no password is asked for.

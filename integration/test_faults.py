@@ -12,7 +12,6 @@ pg_stat_activity counts this pooler's servers and nothing another case (or file)
 import asyncio
 import os
 import pwd
-import re
 import resource
 import shutil
 import signal
@@ -55,17 +54,6 @@ def run_in_thread(fn, *args):
     thread = threading.Thread(target=body, daemon=True)
     thread.start()
     return thread, box
-
-
-def pgbench_failed(test, proc):
-    """pgbench's (processed, failed) transaction counts; fails the test if it did not finish."""
-    output = proc.stdout + proc.stderr
-    test.assertEqual(proc.returncode, 0, f"pgbench exited {proc.returncode}:\n{output[-3000:]}")
-    processed = re.search(r"number of transactions actually processed: (\d+)", output)
-    failed = re.search(r"number of failed transactions: (\d+)", output)
-    test.assertIsNotNone(processed, output[-3000:])
-    test.assertIsNotNone(failed, output[-3000:])
-    return int(processed.group(1)), int(failed.group(1))
 
 
 class PrivateCluster:
@@ -284,7 +272,7 @@ class UnreachablePostgres(Case):
             cluster.start()
             wait_served("after PostgreSQL started")
             cluster.pgbench_init()
-            processed, failed = pgbench_failed(
+            processed, failed = h.pgbench_counts(
                 self, pooler.pgbench("-c", "4", "-T", "3", dbname=dbname, timeout=60))
             self.assertGreater(processed, 0)
             self.assertEqual(failed, 0)
@@ -301,7 +289,7 @@ class UnreachablePostgres(Case):
             # And starts again: served again, and a pgbench run has no failed transaction.
             cluster.start()
             wait_served("after PostgreSQL restarted")
-            processed, failed = pgbench_failed(
+            processed, failed = h.pgbench_counts(
                 self, pooler.pgbench("-c", "4", "-T", "3", dbname=dbname, timeout=60))
             print(f"  pgbench after the restart: {processed} transactions, {failed} failed",
                   file=sys.stderr)

@@ -3,9 +3,6 @@
 transaction while PostgreSQL never sees more than 5 backends; the extended and prepared query
 protocols work in session mode."""
 
-import os
-import re
-import subprocess
 import sys
 import unittest
 
@@ -13,32 +10,11 @@ import harness as h
 from harness import Pooler
 
 
-def pgbench_init(dbname):
-    proc = subprocess.run(
-        ["pgbench", "-i", "-s", "1", "-q", "-h", h.HOST, "-p", str(h.pg_port()), "-U",
-         "scramuser", dbname],
-        env=dict(os.environ, PGPASSWORD=h.password("scramuser"), PGSSLMODE="disable"),
-        capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise AssertionError(f"pgbench -i failed: {proc.stderr}")
-
-
-def summary(test, proc):
-    """Checks pgbench's exit and summary; returns (processed, failed)."""
-    output = proc.stdout + proc.stderr
-    test.assertEqual(proc.returncode, 0, f"pgbench failed:\n{output[-3000:]}")
-    processed = re.search(r"number of transactions actually processed: (\d+)", output)
-    failed = re.search(r"number of failed transactions: (\d+)", output)
-    test.assertIsNotNone(processed, output[-3000:])
-    test.assertIsNotNone(failed, output[-3000:])
-    return int(processed.group(1)), int(failed.group(1))
-
-
 class PgBench(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.db = h.create_database(prefix="pgbench")
-        pgbench_init(cls.db)
+        h.pgbench_init(cls.db)
 
     @classmethod
     def tearDownClass(cls):
@@ -62,7 +38,7 @@ class PgBench(unittest.TestCase):
                     proc = pooler.pgbench("-c", "50", "-j", "2", "-T", "10", dbname=self.db,
                                           timeout=120)
                 sampler.check()
-            processed, failed = summary(self, proc)
+            processed, failed = h.pgbench_counts(self, proc)
             print(f"\n  {processed} transactions, {failed} failed; at most {max(sampler.values)} "
                   f"backends in {len(sampler.values)} samples", file=sys.stderr)
             self.assertGreater(processed, 0)
@@ -79,7 +55,7 @@ class PgBench(unittest.TestCase):
                 with self.subTest(mode=mode):
                     proc = pooler.pgbench("-M", mode, "-c", "4", "-j", "2", "-T", "5",
                                           dbname=self.db, timeout=60)
-                    processed, failed = summary(self, proc)
+                    processed, failed = h.pgbench_counts(self, proc)
                     self.assertGreater(processed, 0)
                     self.assertEqual(failed, 0)
 
