@@ -7,11 +7,13 @@ KILL_CLIENT disconnects one client by SHOW CLIENTS' id; RECONNECT replaces serve
 released and WAIT_CLOSE waits for that; SET changes a live setting, with 42704 / 55P02 / 22023 for
 an unknown key, a restart-only key and a bad value; a stats user may run none of these (42501).
 PauseEdgeCases holds a RESUME that races a pending PAUSE, and RESUME <db> under a global PAUSE.
+SUSPEND stops every connection but the console's until RESUME or SIGUSR2.
 
 Every case runs against a database of its own, so counting that database's backends in
 pg_stat_activity counts this pooler's servers and nothing another case (or file) opened."""
 
 import os
+import signal
 import sys
 import threading
 
@@ -610,6 +612,50 @@ class PauseEdgeCases(Case):
                 else:
                     admin.execute("RESUME")
                     self.assertEqual(client.execute("SELECT 3").fetchone()[0], 3)
+
+
+class Suspend(Case):
+    def query_on_new_client(self, pooler, value):
+        with self.connect(pooler) as late:
+            return late.execute(f"SELECT {value}").fetchone()[0]
+
+    def assert_held(self, background, what):
+        self.assertTrue(background.still_running_after(1.0),
+                        f"{what} went through while suspended: {background.result!r} "
+                        f"{background.error!r}")
+
+    def test_suspend_holds_clients_and_logins_until_resume(self):
+        with self.pooler() as pooler, console(pooler) as admin:
+            with self.connect(pooler) as client:
+                client.execute("SELECT 1")
+                self.assertEqual(admin.execute("SUSPEND").statusmessage, "SUSPEND")
+                state = dict(admin.execute("SHOW STATE").fetchall())
+                self.assertEqual((state["suspended"], state["active"]), ("yes", "no"))
+                self.assert_console_error(admin, "SUSPEND", "55000")
+                self.assert_console_error(admin, f"PAUSE {self.db}", "55000")
+                self.assert_console_error(admin, f"RESUME {self.db}", "55000")
+
+                query = Background(lambda: client.execute("SELECT 42").fetchone()[0])
+                login = Background(lambda: self.query_on_new_client(pooler, 43))
+                self.assert_held(query, "a connected client's query")
+                self.assert_held(login, "a new client's login")
+
+                admin.execute("RESUME")
+                self.assertEqual(query.join("the query held by SUSPEND, after RESUME"), 42)
+                self.assertEqual(login.join("the login held by SUSPEND, after RESUME"), 43)
+                self.assertEqual(dict(admin.execute("SHOW STATE").fetchall())["suspended"], "no")
+                self.assert_console_error(admin, "RESUME", "55000")
+
+    def test_sigusr2_ends_a_suspend(self):
+        with self.pooler() as pooler, console(pooler) as admin:
+            with self.connect(pooler) as client:
+                client.execute("SELECT 1")
+                admin.execute("SUSPEND")
+                query = Background(lambda: client.execute("SELECT 7").fetchone()[0])
+                self.assert_held(query, "a query")
+                pooler.send_signal(signal.SIGUSR2)
+                self.assertEqual(query.join("the query held by SUSPEND, after SIGUSR2"), 7)
+                self.assertEqual(dict(admin.execute("SHOW STATE").fetchall())["suspended"], "no")
 
 
 if __name__ == "__main__":

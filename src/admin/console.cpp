@@ -43,11 +43,11 @@ constexpr ShowCommand kShowCommands[] = {
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
-// typos: FDS and SUSPEND serve online restart (-R), which pooler does not do; no DNS cache or
-// peers exist to show.
+// typos: FDS and SOCKETS hand sockets over in PgBouncer's online restart (-R), which pooler does
+// not do; no DNS cache or peers exist to show.
 constexpr std::string_view kUnsupported[] = {
     "SHOW FDS",      "SHOW SOCKETS",   "SHOW ACTIVE_SOCKETS", "SHOW DNS_HOSTS",
-    "SHOW DNS_ZONES", "SHOW PEERS",    "SHOW PEER_POOLS",     "SUSPEND"};
+    "SHOW DNS_ZONES", "SHOW PEERS",    "SHOW PEER_POOLS"};
 
 constexpr std::string_view kHelp =
     "Console usage\n"
@@ -58,6 +58,7 @@ constexpr std::string_view kHelp =
     "\tRELOAD\n"
     "\tPAUSE [<db>]\n"
     "\tRESUME [<db>]\n"
+    "\tSUSPEND\n"
     "\tDISABLE <db>\n"
     "\tENABLE <db>\n"
     "\tRECONNECT [<db>]\n"
@@ -206,6 +207,7 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
     return completed(controls_.kill_client(id), command);
   }
   if (command == "RELOAD" && args == 0) return completed(controls_.reload(), command);
+  if (command == "SUSPEND" && args == 0) return completed(controls_.suspend(), command);
   if (command == "SHUTDOWN") {
     std::string mode = args == 1 ? upper(words[1]) : std::string();
     if (args > 1 || (args == 1 && mode != "WAIT_FOR_SERVERS" && mode != "WAIT_FOR_CLIENTS")) {

@@ -109,7 +109,7 @@ void App::State::on_signal(int signum) {
       if (!pools.paused_all()) pause(std::nullopt);
       return;
     case SIGUSR2:
-      if (pools.any_paused()) resume(std::nullopt);
+      if (pools.any_paused() || loop.suspension().held()) resume(std::nullopt);
       return;
     case SIGTERM:
       spdlog::info("got SIGTERM");

@@ -63,6 +63,7 @@ struct App::State final : admin::Controls {
   admin::Snapshot snapshot() override;
   admin::Outcome pause(const admin::Database& database) override;
   admin::Outcome resume(const admin::Database& database) override;
+  admin::Outcome suspend() override;
   admin::Outcome set_enabled(const std::string& database, bool enabled) override;
   admin::Outcome kill(const admin::Database& database) override;
   admin::Outcome kill_client(std::uint64_t id) override;

@@ -14,7 +14,9 @@ namespace ss = protocol::sqlstate;
 using admin::Outcome;
 
 admin::Snapshot App::State::snapshot() {
-  return admin::take_snapshot(clients, pools, config, "pooler " POOLER_VERSION);
+  auto snap = admin::take_snapshot(clients, pools, config, "pooler " POOLER_VERSION);
+  snap.suspended = loop.suspension().held();
+  return snap;
 }
 
 std::optional<Outcome> App::State::unknown(const admin::Database& database) const {
@@ -27,6 +29,9 @@ Outcome App::State::pause(const admin::Database& database) {
   if (database ? pools.paused(*database) : pools.paused_all()) {
     return Outcome::failed(ss::kObjectNotInPrerequisiteState, "already paused");
   }
+  if (loop.suspension().held()) {
+    return Outcome::failed(ss::kObjectNotInPrerequisiteState, "already suspended");
+  }
   spdlog::info("PAUSE {}: waiting for servers to be released", database.value_or("(all)"));
   pools.pause(database);
   // A RESUME before every server was released also ends the wait: nothing is paused any more.
@@ -38,6 +43,15 @@ Outcome App::State::pause(const admin::Database& database) {
 
 Outcome App::State::resume(const admin::Database& database) {
   if (auto error = unknown(database)) return *error;
+  if (loop.suspension().held()) {
+    if (database) {
+      return Outcome::failed(ss::kObjectNotInPrerequisiteState,
+                             "the pooler is suspended; RESUME without a database ends that");
+    }
+    spdlog::info("RESUME: reading again after SUSPEND");
+    loop.suspension().release();
+    return Outcome::done();
+  }
   if (database ? !pools.paused(*database) : !pools.any_paused()) {
     return Outcome::failed(ss::kObjectNotInPrerequisiteState, "pooler is not paused");
   }
@@ -48,6 +62,26 @@ Outcome App::State::resume(const admin::Database& database) {
   spdlog::info("RESUME {}", database.value_or("(all)"));
   pools.resume(database);
   return Outcome::done();
+}
+
+// PgBouncer's SUSPEND: every stream but the admin consoles' stops reading, queued output is
+// flushed, and the answer comes once it is (or suspend_timeout drops what could not flush).
+Outcome App::State::suspend() {
+  if (loop.suspension().held() || pools.any_paused()) {
+    return Outcome::failed(ss::kObjectNotInPrerequisiteState, "already suspended/paused");
+  }
+  spdlog::info("SUSPEND: reading stopped; flushing queued output");
+  loop.suspension().hold();
+  util::TimePoint deadline = clock.now() + util::seconds_to_duration(
+                                               config->settings.suspend_timeout);
+  return Outcome::wait_until([this, deadline] {
+    if (!loop.suspension().held() || loop.suspension().unsent_bytes() == 0) return true;
+    if (clock.now() < deadline) return false;
+    std::size_t dropped = loop.suspension().drop_unflushed();
+    spdlog::warn("SUSPEND: {} connection(s) could not flush within suspend_timeout; closed",
+                 dropped);
+    return true;
+  });
 }
 
 Outcome App::State::set_enabled(const std::string& database, bool enabled) {
@@ -175,6 +209,8 @@ void App::State::begin_shutdown(admin::ShutdownMode mode) {
   }
   notify_service("STOPPING=1");
   stop_listening();
+  // Nobody could finish while suspended: the shutdown ends the suspension.
+  loop.suspension().release();
   if (mode == admin::ShutdownMode::kWaitForServers) {
     spdlog::info("shutting down once every server is released (WAIT_FOR_SERVERS)");
     phase = Phase::kWaitForServers;

@@ -327,6 +327,8 @@ void ClientConnection::console_login(std::string out) {
   protocol::append_backend_key_data(out, cancel_pid_, cancel_key_);
   protocol::append_ready_for_query(out, 'I');
   stream_->write(out);
+  // The console keeps reading through a SUSPEND, so the RESUME can arrive.
+  stream_->exempt_from_suspension();
   greeted_ = true;
   state_ = ClientState::kConsole;
   if (!early.empty()) {

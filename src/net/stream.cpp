@@ -10,7 +10,7 @@
 
 namespace pooler::net {
 
-struct Stream::Impl {
+struct Stream::Impl final : Suspension::Member {
   StreamHandle h;
   Loop* loop = nullptr;
   Kind kind = Kind::kTcp;
@@ -21,14 +21,52 @@ struct Stream::Impl {
   std::string in_flight;  // owned by the running uv_write
   std::string pending;    // waits for in_flight to finish
   bool writing = false;
-  bool reading = false;
+  bool reading = false;  // the owner wants to read
+  bool receiving = false;  // libuv is reading: wanted, and not held by a suspension
+  bool exempt_from_suspension = false;
   bool above_high = false;
   bool closing = false;
   bool close_when_flushed = false;
   bool owner_gone = false;
   bool handle_closed = false;  // libuv is done with the handle; freed once the owner is gone too
 
+  explicit Impl(Loop& loop_) : loop(&loop_) { loop->suspension().join(this); }
+  ~Impl() { loop->suspension().leave(this); }
+
   std::size_t queued() const { return in_flight.size() + pending.size(); }
+
+  void on_suspension_changed() override { update_receiving(); }
+  std::size_t unsent_bytes() const override { return closing ? 0 : queued(); }
+  bool exempt() const override { return exempt_from_suspension; }
+  void drop() override { fail(UV_ECONNABORTED); }
+
+  // Starts or stops libuv's reading to match what the owner wants and the suspension allows.
+  void update_receiving() {
+    bool want = reading && !closing && (exempt_from_suspension || !loop->suspension().held());
+    if (want == receiving) return;
+    receiving = want;
+    if (!want) {
+      if (!closing) uv_read_stop(&h.stream);
+      return;
+    }
+    uv_read_start(
+        &h.stream,
+        [](uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+          auto* self = static_cast<Impl*>(handle->data);
+          *buf = self->loop->read_buffer();
+        },
+        [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+          auto* self = static_cast<Impl*>(stream->data);
+          if (nread > 0) {
+            if (self->handler != nullptr) {
+              self->handler->on_read({reinterpret_cast<const std::uint8_t*>(buf->base),
+                                      static_cast<std::size_t>(nread)});
+            }
+          } else if (nread < 0) {
+            self->fail(static_cast<int>(nread));
+          }
+        });
+  }
 
   void close_now() {
     if (closing) return;
@@ -92,8 +130,8 @@ struct Stream::Impl {
   }
 
   void stop_reading() {
-    if (reading && !closing) uv_read_stop(&h.stream);
     reading = false;
+    update_receiving();
   }
 };
 
@@ -104,8 +142,7 @@ std::unique_ptr<Stream> Stream::accept_from(Loop& loop, uv_stream_t* server, Kin
 }
 
 std::unique_ptr<Stream> Stream::create(Loop& loop, Kind kind) {
-  auto* impl = new Stream::Impl;
-  impl->loop = &loop;
+  auto* impl = new Stream::Impl(loop);
   impl->kind = kind;
   int rc = kind == Kind::kTcp ? uv_tcp_init(loop.raw(), &impl->h.tcp)
                               : uv_pipe_init(loop.raw(), &impl->h.pipe, 0);
@@ -158,28 +195,17 @@ void Stream::set_handler(StreamHandler* handler) { impl_->handler = handler; }
 void Stream::start_reading() {
   if (impl_->reading || impl_->closing || impl_->close_when_flushed) return;
   impl_->reading = true;
-  uv_read_start(
-      &impl_->h.stream,
-      [](uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-        auto* self = static_cast<Impl*>(handle->data);
-        *buf = self->loop->read_buffer();
-      },
-      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-        auto* self = static_cast<Impl*>(stream->data);
-        if (nread > 0) {
-          if (self->handler != nullptr) {
-            self->handler->on_read(
-                {reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)});
-          }
-        } else if (nread < 0) {
-          self->fail(static_cast<int>(nread));
-        }
-      });
+  impl_->update_receiving();
 }
 
 void Stream::stop_reading() { impl_->stop_reading(); }
 
 bool Stream::reading() const { return impl_->reading; }
+
+void Stream::exempt_from_suspension() {
+  impl_->exempt_from_suspension = true;
+  impl_->update_receiving();
+}
 
 void Stream::write(util::Bytes data) {
   Impl* s = impl_;

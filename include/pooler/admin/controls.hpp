@@ -34,6 +34,7 @@ class Controls {
   virtual Snapshot snapshot() = 0;
   virtual Outcome pause(const Database& database) = 0;
   virtual Outcome resume(const Database& database) = 0;
+  virtual Outcome suspend() = 0;
   virtual Outcome set_enabled(const std::string& database, bool enabled) = 0;
   virtual Outcome kill(const Database& database) = 0;
   virtual Outcome kill_client(std::uint64_t id) = 0;

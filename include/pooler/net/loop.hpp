@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "pooler/net/suspension.hpp"
+
 namespace pooler::net {
 
 class Loop {
@@ -24,9 +26,13 @@ class Loop {
   // libuv calls alloc then read back to back for one stream, so one buffer serves all reads.
   uv_buf_t read_buffer() { return uv_buf_init(read_buffer_.data(), read_buffer_.size()); }
 
+  // SUSPEND's hold over every stream on this loop.
+  Suspension& suspension() { return suspension_; }
+
  private:
   uv_loop_t loop_{};
   std::vector<char> read_buffer_;
+  Suspension suspension_;
 };
 
 }  // namespace pooler::net

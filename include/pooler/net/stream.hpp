@@ -67,9 +67,13 @@ class Stream {
   void connect_unix(const std::string& path, std::function<void(int)> done);
 
   void set_handler(StreamHandler* handler);
+  // Reading as the owner wants it; while the loop is suspended, a stream that wants to read
+  // waits for the release unless it is exempt.
   void start_reading();
   void stop_reading();
   bool reading() const;
+  // Keeps reading through a SUSPEND: the admin console, so RESUME can still arrive.
+  void exempt_from_suspension();
 
   // Queues bytes for sending. Tries to send at once without copying; what the socket does not
   // take now is copied to the queue.
