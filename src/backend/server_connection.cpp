@@ -180,6 +180,7 @@ bool ServerConnection::handle_login_message(char type, util::Bytes body) {
       note_ready('I');
       set_state(ServerState::kIdle);
       scram_.reset();
+      if (stats_ != nullptr) ++stats_->server_login_count;
       owner_.on_server_ready(*this);
       return false;
     default:
@@ -315,12 +316,16 @@ void ServerConnection::count_ready(char status) {
   auto micros = [](util::Duration d) {
     return static_cast<std::uint64_t>(util::duration_to_micros(d));
   };
+  std::uint64_t query_us = micros(last_ready_at_ - query_started_);
   ++stats_->query_count;
-  stats_->query_time_us += micros(last_ready_at_ - query_started_);
+  stats_->query_time_us += query_us;
+  stats_->query_histogram.observe_us(query_us);
   query_started_ = last_ready_at_;  // a pipelined next request starts now at the latest
   if (status == 'I') {
+    std::uint64_t xact_us = micros(last_ready_at_ - xact_started_);
     ++stats_->xact_count;
-    stats_->xact_time_us += micros(last_ready_at_ - xact_started_);
+    stats_->xact_time_us += xact_us;
+    stats_->xact_histogram.observe_us(xact_us);
     xact_started_ = last_ready_at_;
   }
 }

@@ -128,11 +128,12 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     spdlog::info("{} login attempt: db={} user={} tls=no", prefix(), database_, user_);
   }
   if (user_.empty()) {
-    fail(ss::kInvalidAuthorization, "no username supplied");
+    refuse(metrics::Refusal::kProtocolError, ss::kInvalidAuthorization, "no username supplied");
     return;
   }
   if (context_.clients.size() > static_cast<std::size_t>(settings.max_client_conn)) {
-    fail(ss::kTooManyConnections, "no more connections allowed (max_client_conn)");
+    refuse(metrics::Refusal::kMaxClientConn, ss::kTooManyConnections,
+           "no more connections allowed (max_client_conn)");
     return;
   }
   tracked_ = backend::tracked_parameters(settings.track_extra_parameters);
@@ -142,7 +143,8 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     if (!canonical.empty()) {
       parameters_.set(canonical, value);
     } else if (!contains(settings.ignore_startup_parameters, name)) {
-      fail(ss::kProtocolViolation, "unsupported startup parameter: " + name);
+      refuse(metrics::Refusal::kProtocolError, ss::kProtocolViolation,
+             "unsupported startup parameter: " + name);
       return;
     }
   }
@@ -162,11 +164,12 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
       return;
     }
   } else if (!config_->find_database(database_)) {
-    fail(ss::kInvalidCatalogName, "no such database: " + database_);
+    refuse(metrics::Refusal::kUnknownDatabase, ss::kInvalidCatalogName,
+           "no such database: " + database_);
     return;
   } else if (context_.pools.disabled(database_)) {
-    fail(ss::kObjectNotInPrerequisiteState,
-         "database \"" + database_ + "\" does not allow connections (DISABLE)");
+    refuse(metrics::Refusal::kDatabaseDisabled, ss::kObjectNotInPrerequisiteState,
+           "database \"" + database_ + "\" does not allow connections (DISABLE)");
     return;
   }
   authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
@@ -202,7 +205,8 @@ void ClientConnection::handle_auth_bytes() {
     if (outcome == Authenticator::Outcome::kFailed) {
       spdlog::info("{} password authentication failed: {}", prefix(),
                    authenticator_->failure_detail());
-      fail(ss::kInvalidPassword, "password authentication failed for user \"" + user_ + "\"");
+      refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword,
+             "password authentication failed for user \"" + user_ + "\"");
       return;
     }
     if (outcome != Authenticator::Outcome::kOk) {
@@ -224,7 +228,8 @@ void ClientConnection::authenticated(std::string out) {
   auto found = config_->find_database(database_);
   if (!found) {
     // A reload removed it while this client was logging in.
-    fail(ss::kInvalidCatalogName, "no such database: " + database_);
+    refuse(metrics::Refusal::kUnknownDatabase, ss::kInvalidCatalogName,
+           "no such database: " + database_);
     return;
   }
   const config::DatabaseEntry& database = *found;
@@ -299,7 +304,7 @@ void ClientConnection::console_login(std::string out) {
   } else if (listed(settings.stats_users)) {
     role = ConsoleRole::kStats;
   } else {
-    fail(ss::kInvalidAuthorization, "not allowed");
+    refuse(metrics::Refusal::kNotAllowed, ss::kInvalidAuthorization, "not allowed");
     return;
   }
   if (context_.console == nullptr) {
@@ -330,6 +335,7 @@ void ClientConnection::console_login(std::string out) {
   // The console keeps reading through a SUSPEND, so the RESUME can arrive.
   stream_->exempt_from_suspension();
   greeted_ = true;
+  ++context_.pools.events().clients_accepted;
   state_ = ClientState::kConsole;
   if (!early.empty()) {
     buffer_ = std::move(early);
@@ -385,6 +391,7 @@ void ClientConnection::greet(const backend::ParameterSet& server_parameters, std
   protocol::append_ready_for_query(out, 'I');
   stream_->write(out);
   greeted_ = true;
+  ++context_.pools.events().clients_accepted;
   enter_idle();
 }
 
@@ -491,8 +498,10 @@ void ClientConnection::use_server(pool::ServerLease lease) {
   server_ = std::move(lease);
   auto now = context_.clock.now();
   metrics::PoolStats& stats = pool_->stats();
+  auto waited_us = static_cast<std::uint64_t>(util::duration_to_micros(now - wait_started_));
   ++stats.server_assignment_count;
-  stats.wait_time_us += static_cast<std::uint64_t>(util::duration_to_micros(now - wait_started_));
+  stats.wait_time_us += waited_us;
+  stats.wait_histogram.observe_us(waited_us);
   spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
   server_->attach(*this);
   idle_since_ = now;
@@ -595,20 +604,23 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
     case ClientState::kStartup:
     case ClientState::kAuth:
       if (expired(connected_at_, login_timeout_)) {
-        fail(ss::kProtocolViolation, "client_login_timeout (server down or wrong password?)");
+        context_.pools.events().count(metrics::Timeout::kClientLoginTimeout);
+        refuse(metrics::Refusal::kLoginTimeout, ss::kProtocolViolation,
+               "client_login_timeout (server down or wrong password?)");
       }
       return;
     case ClientState::kIdle:
-      if (expired(idle_since_, idle_timeout_)) fail(ss::kProtocolViolation, "client_idle_timeout");
+      if (expired(idle_since_, idle_timeout_)) idle_timed_out();
       return;
     case ClientState::kActive: {
       if (!server_ || server_->busy() || server_->state() != backend::ServerState::kActive) return;
       util::TimePoint since = std::max(idle_since_, server_->last_ready_at());
       if (server_->transaction_status() == 'I') {
-        if (expired(since, idle_timeout_)) fail(ss::kProtocolViolation, "client_idle_timeout");
+        if (expired(since, idle_timeout_)) idle_timed_out();
       } else if (expired(since, idle_transaction_timeout_)) {
         // Roll the server back and reuse it rather than lose a connection to an idle client.
         server_.salvage();
+        context_.pools.events().count(metrics::Timeout::kIdleTransactionTimeout);
         fail(ss::kIdleInTransactionTimeout, "idle transaction timeout");
       }
       return;
@@ -633,6 +645,11 @@ void ClientConnection::on_drained() {
 
 void ClientConnection::on_wait_failed(const std::string& sqlstate, const std::string& message) {
   if (state_ == ClientState::kClosed) return;
+  if (!greeted_) {
+    // Still logging in: no server could be had for the welcome.
+    refuse(metrics::Refusal::kServerLoginFailed, sqlstate.c_str(), message);
+    return;
+  }
   fail(sqlstate.c_str(), message);
 }
 
@@ -645,8 +662,21 @@ void ClientConnection::on_disconnect(int status) {
                          : std::string("client connection failed: ") + uv_strerror(status));
 }
 
+void ClientConnection::refuse(metrics::Refusal reason, const char* sqlstate,
+                              const std::string& message) {
+  if (state_ == ClientState::kClosed) return;
+  context_.pools.events().count(reason);
+  fail(sqlstate, message);
+}
+
+void ClientConnection::idle_timed_out() {
+  context_.pools.events().count(metrics::Timeout::kClientIdleTimeout);
+  fail(ss::kProtocolViolation, "client_idle_timeout");
+}
+
 void ClientConnection::fail(const char* sqlstate, const std::string& message) {
   if (state_ == ClientState::kClosed) return;
+  context_.pools.events().count_error(sqlstate);
   if (config_->settings.log_pooler_errors) {
     spdlog::warn("{} pooler error: {}", prefix(), message);
   }

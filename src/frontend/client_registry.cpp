@@ -39,15 +39,18 @@ void ClientRegistry::cancel(std::int32_t pid, std::int32_t key) {
   auto it = by_cancel_pid_.find(pid);
   if (it == by_cancel_pid_.end()) {
     spdlog::debug("cancel request for unknown key ignored");
+    ++context_.pools.events().cancels_unmatched;
     return;
   }
   std::int32_t expected = it->second->cancel_key();
   if (!util::constant_time_equal({reinterpret_cast<const char*>(&key), sizeof key},
                                  {reinterpret_cast<const char*>(&expected), sizeof expected})) {
     spdlog::debug("cancel request with a wrong key ignored");
+    ++context_.pools.events().cancels_unmatched;
     return;
   }
   spdlog::debug("C-{:#x} cancel request forwarded", it->second->id());
+  ++context_.pools.events().cancels_forwarded;
   it->second->cancel_current_query();
 }
 

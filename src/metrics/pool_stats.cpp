@@ -16,6 +16,12 @@ PoolStats& PoolStats::operator+=(const PoolStats& o) {
   server_parse_count += o.server_parse_count;
   bind_count += o.bind_count;
   client_login_count += o.client_login_count;
+  server_login_count += o.server_login_count;
+  server_login_failures += o.server_login_failures;
+  query_wait_timeouts += o.query_wait_timeouts;
+  wait_histogram += o.wait_histogram;
+  query_histogram += o.query_histogram;
+  xact_histogram += o.xact_histogram;
   return *this;
 }
 

@@ -11,6 +11,7 @@ namespace pooler::pool {
 
 using backend::ServerConnection;
 using backend::ServerState;
+using metrics::ServerClose;
 
 namespace {
 
@@ -115,7 +116,7 @@ void Pool::check_then_serve(ServerConnection& server) {
     if (ok) {
       on_server_ready(server);
     } else {
-      close_server(server, "server check query failed");
+      close_server(server, ServerClose::kCheckFailed, "server check query failed");
     }
   });
 }
@@ -149,8 +150,9 @@ bool Pool::close_one_idle() {
   if (idle_.empty()) return false;
   // idle_ is a stack: the bottom is the server idle the longest.
   ServerConnection* server = idle_.front();
-  close_server(*server, "evicted: another pool needs the connection (max_db_connections or "
-                        "max_user_connections)");
+  close_server(*server, ServerClose::kEvicted,
+               "evicted: another pool needs the connection (max_db_connections or "
+               "max_user_connections)");
   return true;
 }
 
@@ -169,7 +171,7 @@ void Pool::open_server() {
 void Pool::release(ServerConnection& server, Disposition disposition) {
   server.detach();
   if (server.state() == ServerState::kClosed || disposition == Disposition::kClose) {
-    close_server(server, "client close request");
+    close_server(server, ServerClose::kClientGone, "client close request");
     return;
   }
   if (disposition == Disposition::kSalvage) {
@@ -177,7 +179,8 @@ void Pool::release(ServerConnection& server, Disposition disposition) {
     return;
   }
   if (!server.clean()) {
-    close_server(server, "client released a server that is not idle");
+    close_server(server, ServerClose::kClientGone,
+                 "client released a server that is not idle");
     return;
   }
   reuse(server);
@@ -195,7 +198,7 @@ void Pool::salvage(ServerConnection& server) {
       if (rolled_back) {
         reuse(server);
       } else {
-        close_server(server, "rollback after cancel failed");
+        close_server(server, ServerClose::kResetFailed, "rollback after cancel failed");
       }
     });
   });
@@ -206,7 +209,7 @@ void Pool::set_paused(bool paused) {
   paused_ = paused;
   if (paused_) {
     // Pausing is for maintenance on PostgreSQL: let go of every connection not in use.
-    while (!idle_.empty()) close_server(*idle_.back(), "pause mode");
+    while (!idle_.empty()) close_server(*idle_.back(), ServerClose::kPaused, "pause mode");
   } else {
     serve_waiters();
   }
@@ -214,7 +217,9 @@ void Pool::set_paused(bool paused) {
 
 void Pool::reconnect() {
   for (auto& [ptr, server] : servers_) server->mark_close_needed();
-  while (!idle_.empty()) close_server(*idle_.back(), "reconnect requested");
+  while (!idle_.empty()) {
+    close_server(*idle_.back(), ServerClose::kReconnect, "reconnect requested");
+  }
   serve_waiters();
 }
 
@@ -243,21 +248,21 @@ void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& targe
   serve_waiters();  // a bigger pool serves its queue now
 }
 
-const char* Pool::retire_reason(const ServerConnection& server) const {
-  if (paused_) return "pause mode";
-  if (server.close_needed()) return "reconnect requested";
-  if (expired(server)) return "server lifetime over";
-  return nullptr;
+std::optional<Pool::Retirement> Pool::retirement(const ServerConnection& server) const {
+  if (paused_) return Retirement{ServerClose::kPaused, "pause mode"};
+  if (server.close_needed()) return Retirement{ServerClose::kReconnect, "reconnect requested"};
+  if (expired(server)) return Retirement{ServerClose::kLifetime, "server lifetime over"};
+  return std::nullopt;
 }
 
 void Pool::reuse(ServerConnection& server) {
-  if (const char* reason = retire_reason(server)) {
-    close_server(server, reason);
+  if (auto retire = retirement(server)) {
+    close_server(server, retire->cause, retire->reason);
     return;
   }
   // Closed servers leave servers_ at once, so its size is the open count; no walk per release.
   if (static_cast<int>(servers_.size()) > settings_.pool_size && waiters_.empty()) {
-    close_server(server, "reserve server no longer needed");
+    close_server(server, ServerClose::kSurplus, "reserve server no longer needed");
     return;
   }
   bool reset = settings_.mode == config::PoolMode::kSession || settings_.reset_query_always;
@@ -266,7 +271,7 @@ void Pool::reuse(ServerConnection& server) {
       if (ok) {
         on_server_ready(server);
       } else {
-        close_server(server, "reset query failed");
+        close_server(server, ServerClose::kResetFailed, "reset query failed");
       }
     });
     return;
@@ -277,8 +282,8 @@ void Pool::reuse(ServerConnection& server) {
 void Pool::on_server_ready(ServerConnection& server) {
   if (!welcome_) welcome_ = server.parameters();
   last_login_error_.reset();
-  if (const char* reason = retire_reason(server)) {
-    close_server(server, reason);
+  if (auto retire = retirement(server)) {
+    close_server(server, retire->cause, retire->reason);
     return;
   }
   if (auto entry = waiters_.pop()) {
@@ -301,6 +306,8 @@ void Pool::on_server_login_failed(ServerConnection& server, const protocol::Erro
                error.message);
   last_login_error_ = error;
   login_retry_after_ = context_.clock.now() + settings_.server_login_retry;
+  ++stats_.server_login_failures;
+  context_.events.count(ServerClose::kLoginFailed);
   drop(server);
   if (!refused) {
     // Unreachable: the waiting clients stay queued for the retry after server_login_retry, and
@@ -321,11 +328,13 @@ std::string Pool::login_error_sqlstate() const {
 }
 
 void Pool::on_server_closed(ServerConnection& server, const std::string& reason) {
+  context_.events.count(ServerClose::kServerGone);
   spdlog::info("S-{:#x} {}/{} closing because: {}", server.id(), key_.database, key_.user, reason);
   drop(server);
 }
 
-void Pool::close_server(ServerConnection& server, const std::string& reason) {
+void Pool::close_server(ServerConnection& server, ServerClose cause, const char* reason) {
+  context_.events.count(cause);
   spdlog::debug("S-{:#x} {}/{} closing because: {}", server.id(), key_.database, key_.user,
                 reason);
   server.close();
@@ -351,6 +360,7 @@ bool Pool::expired(const ServerConnection& server) const {
 
 void Pool::enforce_query_timeout(ServerConnection& server) {
   server.mark_timed_out();
+  context_.events.count(metrics::Timeout::kQueryTimeout);
   spdlog::warn("S-{:#x} {}/{} query_timeout: cancelling the running query", server.id(),
                key_.database, key_.user);
   server.cancel_running_query();
@@ -363,6 +373,8 @@ void Pool::tick() {
     while (const auto* front = waiters_.front()) {
       if (now - front->since < settings_.query_wait_timeout) break;
       auto entry = waiters_.pop();
+      ++stats_.query_wait_timeouts;
+      context_.events.count(metrics::Timeout::kQueryWaitTimeout);
       if (last_login_error_) {
         // Still no server because PostgreSQL cannot be reached: that is the real reason.
         entry->waiter->on_wait_failed(login_error_sqlstate(), last_login_error_->message);
@@ -374,7 +386,13 @@ void Pool::tick() {
   }
   auto positive = [](util::Duration d) { return d > util::Duration{}; };
   std::vector<ServerConnection*> timed_out;
-  std::vector<std::pair<ServerConnection*, const char*>> to_close;
+  struct Closing {
+    ServerConnection* server;
+    ServerClose cause;
+    metrics::Timeout timeout;
+    const char* reason;
+  };
+  std::vector<Closing> to_close;
   int total = static_cast<int>(servers_.size());
   for (auto& [ptr, server] : servers_) {
     auto in_state = now - server->state_since();
@@ -383,15 +401,19 @@ void Pool::tick() {
       case ServerState::kLogin:
         if (positive(settings_.server_connect_timeout) &&
             in_state >= settings_.server_connect_timeout) {
-          to_close.emplace_back(ptr, "server_connect_timeout");
+          to_close.push_back({ptr, ServerClose::kConnectTimeout,
+                              metrics::Timeout::kServerConnectTimeout, "server_connect_timeout"});
         }
         break;
       case ServerState::kIdle:
-        if (total > settings_.min_pool_size &&
-            ((positive(settings_.server_idle_timeout) &&
-              in_state >= settings_.server_idle_timeout) ||
-             expired(*server))) {
-          to_close.emplace_back(ptr, "server idle timeout or lifetime");
+        if (total > settings_.min_pool_size && expired(*server)) {
+          to_close.push_back({ptr, ServerClose::kLifetime, metrics::Timeout::kServerLifetime,
+                              "server lifetime over"});
+          --total;
+        } else if (total > settings_.min_pool_size && positive(settings_.server_idle_timeout) &&
+                   in_state >= settings_.server_idle_timeout) {
+          to_close.push_back({ptr, ServerClose::kIdleTimeout,
+                              metrics::Timeout::kServerIdleTimeout, "server idle timeout"});
           --total;
         }
         break;
@@ -404,7 +426,9 @@ void Pool::tick() {
       case ServerState::kInternal:
         if (positive(settings_.cancel_wait_timeout) &&
             in_state >= settings_.cancel_wait_timeout) {
-          to_close.emplace_back(ptr, "server did not answer in time (cancel_wait_timeout)");
+          to_close.push_back({ptr, ServerClose::kCancelWaitTimeout,
+                              metrics::Timeout::kCancelWaitTimeout,
+                              "server did not answer in time (cancel_wait_timeout)"});
         }
         break;
       case ServerState::kClosed:
@@ -412,8 +436,9 @@ void Pool::tick() {
     }
   }
   for (ServerConnection* server : timed_out) enforce_query_timeout(*server);
-  for (auto [server, reason] : to_close) {
+  for (auto [server, cause, timeout, reason] : to_close) {
     if (servers_.count(server) == 0) continue;
+    context_.events.count(timeout);
     if (server->state() == ServerState::kConnecting || server->state() == ServerState::kLogin) {
       server->close();
       on_server_login_failed(*server,
@@ -421,7 +446,7 @@ void Pool::tick() {
                               "pooler cannot connect to server: " + std::string(reason)},
                              false);
     } else {
-      close_server(*server, reason);
+      close_server(*server, cause, reason);
     }
   }
   serve_waiters();

@@ -8,7 +8,7 @@
 namespace pooler::pool {
 
 PoolRegistry::PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard)
-    : context_{loop, clock, graveyard, 1, nullptr, nullptr} {
+    : context_{loop, clock, graveyard, 1, nullptr, nullptr, {}} {
   context_.on_capacity_freed = [this](const PoolKey& key) { on_capacity_freed(key); };
   context_.evict_idle_elsewhere = [this](const PoolKey& key) { return evict_idle_elsewhere(key); };
 }

@@ -89,6 +89,9 @@ class ClientConnection final : public net::StreamHandler,
   void on_wait_failed(const std::string& sqlstate, const std::string& message) override;
 
  private:
+  // A login refused: counted by reason, then fail().
+  void refuse(metrics::Refusal reason, const char* sqlstate, const std::string& message);
+  void idle_timed_out();
   void handle_startup_bytes();
   void handle_startup_message(const protocol::StartupMessage& message);
   void handle_auth_bytes();

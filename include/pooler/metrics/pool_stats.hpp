@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "pooler/metrics/histogram.hpp"
+
 namespace pooler::metrics {
 
 // Monotonic totals since start. Times are microseconds, as PgBouncer reports them.
@@ -20,6 +22,14 @@ struct PoolStats {
   std::uint64_t server_parse_count = 0;
   std::uint64_t bind_count = 0;
   std::uint64_t client_login_count = 0;
+  std::uint64_t server_login_count = 0;  // servers that logged in
+  std::uint64_t server_login_failures = 0;
+  std::uint64_t query_wait_timeouts = 0;  // clients refused after query_wait_timeout
+
+  // Each wait, query and transaction, for percentiles (averages() leaves them empty).
+  LatencyHistogram wait_histogram;
+  LatencyHistogram query_histogram;
+  LatencyHistogram xact_histogram;
 
   PoolStats& operator+=(const PoolStats& other);
 };

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pooler/backend/server_connection.hpp"
+#include "pooler/metrics/events.hpp"
 #include "pooler/config/config.hpp"
 #include "pooler/metrics/pool_stats.hpp"
 #include "pooler/net/graveyard.hpp"
@@ -58,6 +59,8 @@ struct PoolContext {
   // Called when waiters need a server but a shared budget is spent: close an idle server of
   // another pool sharing that budget, as PgBouncer evicts. Returns whether one was closed.
   std::function<bool(const PoolKey&)> evict_idle_elsewhere;
+  // Process-wide counters by reason, which the pools and their clients bump.
+  metrics::Events events;
 };
 
 class Pool final : public backend::ServerOwner {
@@ -137,11 +140,17 @@ class Pool final : public backend::ServerOwner {
   int size_limit() const;
   std::string login_error_sqlstate() const;
   void enforce_query_timeout(backend::ServerConnection& server);
-  void close_server(backend::ServerConnection& server, const std::string& reason);
+  void close_server(backend::ServerConnection& server, metrics::ServerClose cause,
+                    const char* reason);
   void drop(backend::ServerConnection& server);
   bool expired(const backend::ServerConnection& server) const;
   // A server that must not be handed out again: paused pool, RECONNECT, or lifetime over.
-  const char* retire_reason(const backend::ServerConnection& server) const;
+  // Why a released or ready server must not be reused, if it must not.
+  struct Retirement {
+    metrics::ServerClose cause;
+    const char* reason;
+  };
+  std::optional<Retirement> retirement(const backend::ServerConnection& server) const;
 
   PoolContext& context_;
   PoolKey key_;

@@ -43,6 +43,8 @@ class PoolRegistry {
   std::set<std::string> apply(const config::Config& config);
 
   void tick();
+  metrics::Events& events() { return context_.events; }
+  const metrics::Events& events() const { return context_.events; }
   // Ends a stats_period of `seconds` in every pool; with `log`, one line per database, as
   // PgBouncer's log_stats.
   void roll_stats(double seconds, bool log);

@@ -1,0 +1,88 @@
+// Events: the process-wide counters by reason (refused clients, timeouts, server closes, cancel
+// requests, errors by SQLSTATE class, reloads), bumped on the loop as plain integers and copied
+// into each metrics sample. Per-pool traffic lives in PoolStats.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace pooler::metrics {
+
+// Why a client's login was refused.
+enum class Refusal {
+  kMaxClientConn,
+  kAuthFailed,
+  kNotAllowed,
+  kUnknownDatabase,
+  kDatabaseDisabled,
+  kSaturated,
+  kShuttingDown,
+  kLoginTimeout,
+  kProtocolError,
+  kServerLoginFailed,
+  kCount
+};
+
+enum class Timeout {
+  kQueryTimeout,
+  kQueryWaitTimeout,
+  kClientIdleTimeout,
+  kIdleTransactionTimeout,
+  kClientLoginTimeout,
+  kServerIdleTimeout,
+  kServerLifetime,
+  kServerConnectTimeout,
+  kCancelWaitTimeout,
+  kCount
+};
+
+// Why the pooler closed a server connection (or saw it close).
+enum class ServerClose {
+  kIdleTimeout,
+  kLifetime,
+  kPaused,
+  kReconnect,
+  kSurplus,
+  kCheckFailed,
+  kResetFailed,
+  kEvicted,
+  kClientGone,
+  kCancelWaitTimeout,
+  kConnectTimeout,
+  kLoginFailed,
+  kServerGone,
+  kShutdown,
+  kCount
+};
+
+// Label values, as exported (snake_case).
+std::string_view label(Refusal r);
+std::string_view label(Timeout t);
+std::string_view label(ServerClose c);
+
+template <typename Enum>
+using CountsBy = std::array<std::uint64_t, static_cast<std::size_t>(Enum::kCount)>;
+
+struct Events {
+  std::uint64_t clients_accepted = 0;
+  CountsBy<Refusal> refused{};
+  CountsBy<Timeout> timeouts{};
+  CountsBy<ServerClose> server_closes{};
+  std::uint64_t cancels_forwarded = 0;
+  std::uint64_t cancels_unmatched = 0;
+  std::map<std::string, std::uint64_t> client_errors;  // by SQLSTATE class ("57", "08", ...)
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+
+  void count(Refusal r) { ++refused[static_cast<std::size_t>(r)]; }
+  void count(Timeout t) { ++timeouts[static_cast<std::size_t>(t)]; }
+  void count(ServerClose c) { ++server_closes[static_cast<std::size_t>(c)]; }
+  void count_error(std::string_view sqlstate) {
+    if (sqlstate.size() >= 2) ++client_errors[std::string(sqlstate.substr(0, 2))];
+  }
+};
+
+}  // namespace pooler::metrics
