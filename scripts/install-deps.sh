@@ -15,6 +15,9 @@ packages=(
   # systemd-analyze and systemd-sysusers check systemd/ offline (scripts/verify-service.sh); no
   # running systemd is needed.
   systemd
+  # Only /usr/bin/promtool is used: it checks and unit-tests deploy/prometheus/ (deploy/deploy.cmake).
+  # The package's server is never started by the tests.
+  prometheus
 )
 
 missing=()

@@ -40,6 +40,7 @@ constexpr ShowCommand kShowCommands[] = {
     {"STATS_AVERAGES", show_stats_averages},
     {"TOTALS", show_totals},
     {"MEM", show_mem},
+    {"ALERTS", show_alerts},
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
@@ -52,7 +53,7 @@ constexpr std::string_view kUnsupported[] = {
 constexpr std::string_view kHelp =
     "Console usage\n"
     "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-    "\tSHOW LISTS|MEM|STATE\n"
+    "\tSHOW LISTS|MEM|STATE|ALERTS\n"
     "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
     "\tSET key = arg\n"
     "\tRELOAD\n"

@@ -265,6 +265,27 @@ ResultTable show_lists(const Snapshot& snap) {
   return t;
 }
 
+ResultTable show_alerts(const Snapshot& snap) {
+  auto t = table({{"alert", T::kText},
+                  {"database", T::kText},
+                  {"user", T::kText},
+                  {"severity", T::kText},
+                  {"since", T::kTimestamp},
+                  {"value", T::kNumeric},
+                  {"threshold", T::kNumeric}});
+  auto number = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return text(buf);
+  };
+  for (const AlertView& a : snap.alerts) {
+    t.add_row({text(a.alert), a.database.empty() ? null() : text(a.database),
+               a.user.empty() ? null() : text(a.user), text(a.severity),
+               text(format_time(a.since)), number(a.value), number(a.threshold)});
+  }
+  return t;
+}
+
 ResultTable show_version(const Snapshot& snap) {
   auto t = table({{"version", T::kText}});
   t.add_row({text(snap.version)});

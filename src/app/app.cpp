@@ -130,6 +130,7 @@ void App::State::on_janitor() {
   pools.tick();
   clients.tick();
   roll_stats_when_due();
+  observe_when_due();
   bool drained = (phase == Phase::kWaitForClients && clients.data_clients() == 0) ||
                  (phase == Phase::kWaitForServers && pools.pause_complete(std::nullopt));
   if (drained) {
@@ -171,6 +172,7 @@ int App::run() {
   raise_fd_limit(s.config->settings);
   s.clients.set_console(s.console);
   if (!s.listen()) return 1;
+  if (!s.start_metrics()) return 1;
   if (!s.drop_privileges()) return 1;
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.on_janitor(); });
   s.janitor->start(kJanitorInterval);

@@ -9,10 +9,13 @@
 #include <vector>
 
 #include "pooler/admin/console.hpp"
+#include "pooler/alerts/engine.hpp"
+#include "pooler/alerts/webhook.hpp"
 #include "pooler/admin/controls.hpp"
 #include "pooler/app/app.hpp"
 #include "pooler/config/config.hpp"
 #include "pooler/frontend/client_registry.hpp"
+#include "pooler/metrics/endpoint.hpp"
 #include "pooler/net/graveyard.hpp"
 #include "pooler/net/listener.hpp"
 #include "pooler/net/timer.hpp"
@@ -42,11 +45,27 @@ struct App::State final : admin::Controls {
   std::vector<uv_signal_t*> signals;
   util::TimePoint stats_period_start = clock.now();
   Phase phase = Phase::kRunning;
+  util::TimePoint started = clock.now();
+  std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
+
+  // Observation: metrics, alerts and their sinks.
+  std::unique_ptr<metrics::Endpoint> metrics_endpoint;  // null when metrics_port = 0
+  alerts::Engine alert_engine;
+  std::unique_ptr<alerts::Webhook> webhook;  // null without alert_webhook_url
+  std::string webhook_url;                   // the URL `webhook` posts to
+  util::TimePoint next_observation = clock.now();
+  util::TimePoint last_resend = clock.now();
+  bool server_logged_in = false;  // some server logged in since start (for /readyz)
 
   bool listen();
   void on_signal(int signum);
   void on_janitor();
   void roll_stats_when_due();
+  bool start_metrics();
+  metrics::Sample take_sample();
+  void observe_when_due();
+  void apply_saturation_action();
+  void send_to_webhook(const std::vector<alerts::Alert>& changes, util::TimePoint now);
   // Re-reads the config file; on errors keeps the running config and returns the reason.
   std::optional<std::string> reload_config();
   // Swaps in `next` (already validated) and applies it to pools and clients.

@@ -16,6 +16,10 @@ using admin::Outcome;
 admin::Snapshot App::State::snapshot() {
   auto snap = admin::take_snapshot(clients, pools, config, "pooler " POOLER_VERSION);
   snap.suspended = loop.suspension().held();
+  for (const alerts::Alert& a : alert_engine.firing()) {
+    snap.alerts.push_back({a.name, a.database, a.user, a.severity, a.starts_at, a.value,
+                           a.threshold});
+  }
   return snap;
 }
 
@@ -164,6 +168,7 @@ std::optional<std::string> App::State::reload_config() {
   }
   if (!loaded.ok()) {
     spdlog::error("reload failed: configuration has errors, keeping the running one");
+    ++pools.events().reloads_failed;
     notify_service("READY=1");
     return "configuration has errors, the running one stays: " + first_error.value_or("");
   }
@@ -176,6 +181,7 @@ std::optional<std::string> App::State::reload_config() {
                  fmt::join(plan.needs_restart, ", "));
   }
   adopt(std::move(next));
+  ++pools.events().reloads_ok;
   notify_service("READY=1");
   return std::nullopt;
 }

@@ -197,7 +197,7 @@ class LineFeeder {
       }
       std::string section = to_lower(trim(std::string_view(line).substr(1, line.size() - 2)));
       if (section != "pooler" && section != "pgbouncer" && section != "databases" &&
-          section != "users" && section != "peers") {
+          section != "users" && section != "peers" && section != "alerts") {
         events_.emplace_back(
             make_diagnostic(Severity::kWarning, location_, "",
                             "unknown section [" + section + "]; its lines are ignored"));
@@ -531,6 +531,10 @@ class Interpreter {
       apply_database(raw);
     } else if (raw.section == "users") {
       apply_user(raw);
+    } else if (raw.section == "alerts") {
+      if (auto problem = apply_alert_setting(result_.config.alerts, raw.key, raw.value)) {
+        fail(raw.where, raw.key, *problem);
+      }
     } else if (raw.section.empty()) {
       warn(raw.where, raw.key, "setting outside any section; ignored");
     }
@@ -539,6 +543,14 @@ class Interpreter {
 
   void check_cross_keys() {
     const Settings& settings = result_.config.settings;
+    for (const AlertRuleSettings& rule : result_.config.alerts) {
+      if (auto problem = check_alert_rule(rule)) fail({file_, 0}, rule.name, *problem);
+    }
+    const std::string& url = settings.alert_webhook_url;
+    if (!url.empty() && url.rfind("http://", 0) != 0) {
+      fail(where_set("alert_webhook_url"), "alert_webhook_url",
+           "alert_webhook_url must start with http:// (https is not supported)");
+    }
     const AuthType type = settings.auth_type;
     if ((type == AuthType::kMd5 || type == AuthType::kScramSha256 || type == AuthType::kPlain) &&
         settings.auth_file.empty()) {

@@ -55,6 +55,7 @@ ReloadPlan diff(const Config& running, const Config& next) {
   }
   plan.users_changed = !same_entries(running.users, next.users);
   plan.auth_file_changed = running.auth_users != next.auth_users;
+  plan.alerts_changed = running.alerts != next.alerts;
   return plan;
 }
 
@@ -67,7 +68,7 @@ void keep_restart_settings(const Config& running, Config& next) {
 bool ReloadPlan::empty() const {
   return changed_settings.empty() && needs_restart.empty() && added_databases.empty() &&
          removed_databases.empty() && changed_databases.empty() && !users_changed &&
-         !auth_file_changed;
+         !auth_file_changed && !alerts_changed;
 }
 
 std::string ReloadPlan::describe() const {
@@ -80,6 +81,7 @@ std::string ReloadPlan::describe() const {
   if (users_changed) append_list(out, "users", {"changed"});
   // Which secrets changed is itself sensitive: say only that the file did.
   if (auth_file_changed) append_list(out, "auth_file", {"changed"});
+  if (alerts_changed) append_list(out, "alerts", {"changed"});
   return out.empty() ? "no changes" : out;
 }
 

@@ -198,6 +198,11 @@ std::vector<SettingRow> build_rows() {
       // pooler's own
       text("metrics_addr", &S::metrics_addr, "127.0.0.1", kRestart),
       integer("metrics_port", &S::metrics_port, "0", kRestart, 0, 65535),
+      seconds("alert_interval", &S::alert_interval, "1"),
+      seconds("alert_resend_interval", &S::alert_resend_interval, "60"),
+      text("alert_webhook_url", &S::alert_webhook_url),
+      choice("saturation_action", &S::saturation_action, "none", {"none", "reject_new"}),
+      integer("max_wait_queue", &S::max_wait_queue, "0", kLive, 0),
   };
 }
 

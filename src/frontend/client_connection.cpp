@@ -244,6 +244,13 @@ void ClientConnection::authenticated(std::string out) {
   authenticator_.reset();
   apply_timeouts();
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
+  if (int queue_limit = config_->settings.max_wait_queue; pool_->refuses_new_clients(queue_limit)) {
+    refuse(metrics::Refusal::kSaturated, ss::kTooManyConnections,
+           "pool " + database_ + "/" + server_user + " is saturated (PoolSaturated) with " +
+               std::to_string(pool_->counts().waiting) + " clients waiting, over max_wait_queue " +
+               std::to_string(queue_limit) + "; try again later");
+    return;
+  }
   ++pool_->stats().client_login_count;
   context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
 

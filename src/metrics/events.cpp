@@ -16,9 +16,9 @@ std::string_view pick(const std::string_view (&names)[N], Enum value) {
 
 std::string_view label(Refusal r) {
   static constexpr std::string_view kNames[] = {
-      "max_client_conn", "auth_failed",   "not_allowed",   "unknown_database",
-      "database_disabled", "saturated",   "shutting_down", "login_timeout",
-      "protocol_error",  "server_login_failed"};
+      "max_client_conn",   "auth_failed", "not_allowed",    "unknown_database",
+      "database_disabled", "saturated",   "login_timeout",  "protocol_error",
+      "server_login_failed"};
   return pick(kNames, r);
 }
 

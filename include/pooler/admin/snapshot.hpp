@@ -70,6 +70,17 @@ struct MemoryRow {
   std::int64_t used = 0;
 };
 
+// One firing saturation alert (SHOW ALERTS).
+struct AlertView {
+  std::string alert;
+  std::string database;  // empty for process-wide alerts
+  std::string user;
+  std::string severity;
+  WallTime since{};
+  double value = 0;
+  double threshold = 0;
+};
+
 struct Snapshot {
   std::string version;
   WallTime now{};
@@ -83,6 +94,7 @@ struct Snapshot {
   bool suspended = false;
   std::set<std::string> paused_databases;  // every paused one, by either kind of PAUSE
   std::set<std::string> disabled_databases;
+  std::vector<AlertView> alerts;  // firing now
 };
 
 Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "pooler/config/alert_rules.hpp"
+
 namespace pooler::config {
 
 enum class PoolMode { kSession, kTransaction, kStatement };
@@ -139,6 +141,12 @@ struct Settings {
   // pooler's own: metrics endpoint (issue 5); 0 turns it off.
   std::string metrics_addr = "127.0.0.1";
   int metrics_port = 0;
+  // pooler's own: saturation alerts (issue 5). The rules themselves are in [alerts].
+  double alert_interval = 1;          // seconds between evaluations
+  double alert_resend_interval = 60;  // firing alerts are re-sent to the webhook this often
+  std::string alert_webhook_url;      // http://host:port/path (an Alertmanager's /api/v2/alerts)
+  std::string saturation_action = "none";  // none | reject_new
+  int max_wait_queue = 0;  // reject_new refuses logins while more clients than this wait
 };
 
 // One [databases] entry: `name = host=... port=... dbname=... ...`.
@@ -201,6 +209,7 @@ struct Config {
   std::map<std::string, DatabaseEntry> databases;  // by name; "*" is the fallback
   std::map<std::string, UserEntry> users;
   std::map<std::string, UserSecret> auth_users;  // loaded from settings.auth_file
+  std::vector<AlertRuleSettings> alerts = default_alert_rules();  // [alerts]
 
   // The entry a client's database name resolves to: itself, else the "*" fallback with dbname
   // set to the requested name, else nullopt.

@@ -17,6 +17,7 @@ struct ReloadPlan {
   std::vector<std::string> changed_databases;
   bool users_changed = false;
   bool auth_file_changed = false;
+  bool alerts_changed = false;
 
   bool empty() const;
   // One line for the log: "settings: a, b; databases added: c; ...".

@@ -68,6 +68,8 @@ class ClientConnection final : public net::StreamHandler,
   // The pooler's end of the connection (a syscall: for the console, not the data path).
   net::PeerInfo local() const { return stream_->local(); }
   std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
+  // The pool it logged in to, if any.
+  const pool::Pool* pool() const { return pool_; }
   // The server it holds, if any.
   const backend::ServerConnection* server() const { return server_.get(); }
   std::string application_name() const;

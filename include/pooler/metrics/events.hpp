@@ -19,7 +19,6 @@ enum class Refusal {
   kUnknownDatabase,
   kDatabaseDisabled,
   kSaturated,
-  kShuttingDown,
   kLoginTimeout,
   kProtocolError,
   kServerLoginFailed,

@@ -114,6 +114,12 @@ class Pool final : public backend::ServerOwner {
     for (const auto& [ptr, server] : servers_) f(*server);
   }
   const PoolSettings& settings() const { return settings_; }
+  // saturation_action = reject_new: set while this pool's PoolSaturated alert fires, so new
+  // logins are refused while more than `max_wait_queue` clients wait.
+  void set_shedding(bool shedding) { shedding_ = shedding; }
+  bool refuses_new_clients(int max_wait_queue) const {
+    return shedding_ && static_cast<int>(waiters_.size()) > max_wait_queue;
+  }
   PoolCounts counts() const;
   util::Duration longest_wait() const;
 
@@ -166,6 +172,7 @@ class Pool final : public backend::ServerOwner {
   std::optional<protocol::ErrorFields> last_login_error_;
   util::TimePoint login_retry_after_{};
   bool paused_ = false;
+  bool shedding_ = false;
   metrics::PoolStats stats_;
   metrics::PoolStats period_start_;
   metrics::StatsAverages averages_;

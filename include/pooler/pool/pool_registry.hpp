@@ -54,6 +54,10 @@ class PoolRegistry {
   void for_each(F&& f) const {
     for (const auto& [key, pool] : pools_) f(*pool);
   }
+  template <typename F>
+  void for_each_mutable(F&& f) {
+    for (auto& [key, pool] : pools_) f(*pool);
+  }
 
   static PoolSettings settings_for(const config::Config& config,
                                    const config::DatabaseEntry& database,

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# The cost of the metrics endpoint: pgbench throughput through pooler with metrics off
+# (metrics_port = 0) and on (metrics_port set, /metrics scraped once per second as Prometheus
+# would), median tps of each and the ratio on/off, printed and saved to .bench/metrics.txt.
+# Everything runs in a throwaway temp dir that is removed on exit.
+# Knobs: BENCH_SECONDS (10 per run), BENCH_ROUNDS (3, median reported), BENCH_SCALE (10),
+# POOLER_BIN (build/pooler).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out_dir=$repo/.bench
+pg_bin=/usr/lib/postgresql/15/bin
+pooler_bin=${POOLER_BIN:-$repo/build/pooler}
+seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
+scale=${BENCH_SCALE:-10}
+clients=100
+modes=(off on)
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+# PostgreSQL refuses to run as root, so root runs the servers as postgres.
+server_prefix=()
+if ((EUID == 0)); then
+  server_prefix=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+fi
+as_server() { (cd / && exec "${server_prefix[@]}" "$@"); }
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range (which
+# starts at 32768) so that no outgoing connection can take one before the server binds it.
+free_ports() {
+  /usr/bin/python3 - "$1" <<'EOF'
+import random, socket, sys
+socks = []
+while len(socks) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(20000, 32768)))
+        socks.append(s)
+    except OSError:
+        s.close()
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# wait_listening PID PORT: true once PORT accepts connections, false if PID dies or 10 s pass.
+wait_listening() {
+  local tries
+  for ((tries = 0; tries < 100; tries++)); do
+    kill -0 "$1" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
+stop() {
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+work=
+pg_data=
+pids=()
+# shellcheck disable=SC2317  # invoked from the traps
+cleanup() {
+  trap - INT TERM EXIT
+  local pid
+  for pid in "${pids[@]}"; do
+    stop "$pid"
+  done
+  if [[ -n $pg_data && -f $pg_data/postmaster.pid ]]; then
+    as_server "$pg_bin/pg_ctl" -D "$pg_data" stop -m fast -w >/dev/null || true
+  fi
+  if [[ -n $work ]]; then
+    rm -rf "$work"
+  fi
+}
+trap 'say interrupted; cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
+
+[[ -x $pg_bin/pgbench ]] || die "PostgreSQL 15 not found in $pg_bin (make deps)"
+[[ -x $pooler_bin ]] || die "$pooler_bin not found (make build)"
+
+# pgbench and pooler need a descriptor per client and more.
+if (($(ulimit -Sn) < 4096)); then
+  ulimit -Sn 4096 2>/dev/null || ulimit -n 4096 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+fi
+
+work=$(mktemp -d /tmp/pooler-bench-metrics.XXXXXX)
+chmod 755 "$work"
+if ((EUID == 0)); then chown postgres:postgres "$work"; fi
+pg_data=$work/data
+read -r pg_port pooler_port metrics_port <<<"$(free_ports 3)"
+
+say "starting PostgreSQL 15 on 127.0.0.1:$pg_port"
+as_server mkdir "$work/sock"
+as_server "$pg_bin/initdb" -D "$pg_data" -U postgres -E UTF8 --no-instructions \
+  --auth-local=trust --auth-host=trust >"$work/initdb.log" 2>&1 ||
+  { cat "$work/initdb.log" >&2; die "initdb failed"; }
+cat >>"$pg_data/postgresql.conf" <<EOF
+
+# bench/metrics.sh: throwaway and fast.
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$work/sock'
+max_connections = 200
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+as_server "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/postgresql.log" -w -t 120 start >/dev/null ||
+  { tail -n 20 "$work/postgresql.log" >&2; die "PostgreSQL did not start"; }
+as_server "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/sock" -p "$pg_port" -U postgres \
+  -d postgres -c 'CREATE ROLE bench LOGIN' -c 'CREATE DATABASE bench OWNER bench'
+say "loading pgbench data (scale $scale)"
+"$pg_bin/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pg_port" -U bench bench >"$work/init.log" 2>&1 ||
+  { cat "$work/init.log" >&2; die "pgbench -i failed"; }
+
+# The same pool settings as bench/run.sh; only the metrics endpoint differs.
+echo '"bench" "bench"' >"$work/userlist.txt"
+declare -A metrics_setting=([off]=0 [on]=$metrics_port)
+for mode in "${modes[@]}"; do
+  cat >"$work/pooler-$mode.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$pg_port dbname=bench
+
+[pooler]
+listen_addr = 127.0.0.1
+listen_port = $pooler_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 2000
+metrics_addr = 127.0.0.1
+metrics_port = ${metrics_setting[$mode]}
+EOF
+done
+
+pooler_cmd=("${server_prefix[@]}" "$pooler_bin")
+if ((EUID == 0)) && ! as_server test -x "$pooler_bin" 2>/dev/null; then
+  pooler_cmd=("$pooler_bin")
+fi
+
+# scrape_loop FILE: GET /metrics once per second until killed; a refused or failed scrape is
+# counted, not fatal. On SIGTERM writes "ok failed bytes" to FILE.
+scrape_loop() {
+  exec /usr/bin/python3 - "$metrics_port" "$1" <<'EOF'
+import signal, sys, time, urllib.request
+port, out = sys.argv[1], sys.argv[2]
+ok = failed = size = 0
+def done(*_):
+    with open(out, "w") as f:
+        f.write(f"{ok} {failed} {size}\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+url = f"http://127.0.0.1:{port}/metrics"
+while True:
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            size += len(r.read())
+            ok += r.status == 200
+            failed += r.status != 200
+    except Exception:
+        failed += 1
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - start)))
+EOF
+}
+
+# bench_one MODE FILE: starts pooler (and for "on" the scraper), runs pgbench, stops both; sets
+# result to the tps, or FAILED (details in FILE). Like bench/run.sh, -T gets 1 s per 100 clients on
+# top. Not run in a subshell, so that cleanup knows the pids.
+bench_one() {
+  local mode=$1 file=$2 got='' pooler_pid scrape_pid='' scrapes
+  result=FAILED
+  local duration=$((seconds + clients / 100))
+  (cd / && exec setsid "${pooler_cmd[@]}" "$work/pooler-$mode.ini") >>"$work/pooler-$mode.log" 2>&1 &
+  pooler_pid=$!
+  pids+=("$pooler_pid")
+  if ! wait_listening "$pooler_pid" "$pooler_port"; then
+    { echo "pooler did not start; log tail:"; tail -n 5 "$work/pooler-$mode.log"; } >"$file"
+    stop "$pooler_pid"
+    pids=()
+    return
+  fi
+  if [[ $mode == on ]]; then
+    rm -f "$work/scrapes"
+    scrape_loop "$work/scrapes" &
+    scrape_pid=$!
+    pids+=("$scrape_pid")
+  fi
+  if timeout --foreground -k 5 $((duration + 120)) "$pg_bin/pgbench" -h 127.0.0.1 \
+    -p "$pooler_port" -U bench -n -S -j 2 -c "$clients" -T "$duration" bench >"$file" 2>&1
+  then
+    # pgbench 15: "tps = N (without initial connection time)".
+    got=$(awk '/^tps = / { print $3; exit }' "$file")
+  fi
+  if [[ -n $scrape_pid ]]; then
+    stop "$scrape_pid"
+    read -r scrapes 2>/dev/null <"$work/scrapes" || scrapes="0 0 0"
+    echo "scrapes ok/failed/bytes: $scrapes" >>"$file"
+    # shellcheck disable=SC2086 # three numbers
+    set -- $scrapes
+    say "  /metrics scrapes: $1 ok, $2 failed"
+  fi
+  stop "$pooler_pid"
+  pids=()
+  if [[ -n $got ]]; then
+    result=$(printf '%.0f' "$got")
+  fi
+}
+
+# median VALUES...: the median of the numeric values, or FAILED if none.
+median() {
+  printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "FAILED"; else print v[int((NR + 1) / 2)] }'
+}
+
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && b > 0) printf "%.3f", a / b; else printf "-" }'
+}
+
+row() { printf '| %-12s | %-40s | %10s | %16s |\n' "$@"; }
+
+export PGSSLMODE=disable PGGSSENCMODE=disable
+unset PGPASSWORD PGSERVICE PGOPTIONS
+rm -rf "$out_dir/pgbench-metrics"
+mkdir -p "$out_dir/pgbench-metrics"
+declare -A runs=() tps=() scraped=()
+# Rounds alternate off and on, and the median is reported: on a small machine pgbench,
+# PostgreSQL and the pooler share the cores, and single runs swing by 10-15 %.
+for ((round = 1; round <= rounds; round++)); do
+  for mode in "${modes[@]}"; do
+    file=$out_dir/pgbench-metrics/metrics_$mode.$round.log
+    say "select -c $clients -> pooler, metrics $mode (${seconds}s, round $round/$rounds)"
+    bench_one "$mode" "$file"
+    if [[ $result == FAILED ]]; then
+      say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not|did not' "$file" || tail -n 1 "$file")"
+    fi
+    runs[$mode]+=" $result"
+    if [[ $mode == on ]]; then
+      scraped[$mode]+=" $(awk '/^scrapes/ { print $3 }' "$file")"
+    fi
+    sleep 1
+  done
+done
+for mode in "${modes[@]}"; do
+  # shellcheck disable=SC2086 # the runs are a word list
+  tps[$mode]=$(median ${runs[$mode]})
+done
+ok_scrapes=0
+for n in ${scraped[on]:-}; do ok_scrapes=$((ok_scrapes + n)); done
+
+for mode in "${modes[@]}"; do
+  tail -n 200 "$work/pooler-$mode.log" >"$out_dir/pooler-metrics-$mode.log" 2>/dev/null || true
+done
+{
+  echo "pgbench -S (select only), -j 2 -c $clients, $seconds s per run, median of $rounds rounds, scale $scale; $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "pool_mode=transaction default_pool_size=20 max_client_conn=2000; pooler $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')"
+  echo "metrics on: metrics_port set and /metrics scraped once per second ($ok_scrapes successful scrapes in all)"
+  echo
+  row metrics "tps per round" "median tps" "ratio on/off"
+  row "" "" "" "" | tr ' ' '-'
+  row off "${runs[off]# }" "${tps[off]}" ""
+  row on "${runs[on]# }" "${tps[on]}" "$(ratio "${tps[on]}" "${tps[off]}")"
+} | tee "$out_dir/metrics.txt"
+if ((ok_scrapes == 0)); then
+  say "warning: no /metrics scrape succeeded; the endpoint is not serving, so 'on' measured nothing extra"
+fi
+say "saved to $out_dir/metrics.txt (pgbench output in $out_dir/pgbench-metrics/)"

@@ -1,0 +1,19 @@
+# Operator-facing files in deploy/, checked offline:
+# - deploy.promtool_rules: the Prometheus alerting rules pass `promtool check rules` and their unit
+#   tests (`promtool test rules`), see deploy/check-rules.sh;
+# - deploy.grafana_dashboard: the Grafana dashboard is importable JSON and queries only metrics
+#   pooler serves (deploy/check-dashboard.py), its queries parsed by promtool when installed.
+# Skipped (exit 77) only when promtool is not installed (Debian package prometheus, make deps).
+add_test(NAME deploy.promtool_rules COMMAND ${CMAKE_SOURCE_DIR}/deploy/check-rules.sh)
+set_tests_properties(deploy.promtool_rules PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
+
+find_program(POOLER_PROMTOOL promtool)
+if(POOLER_PROMTOOL)
+  set(pooler_dashboard_promtool --promtool ${POOLER_PROMTOOL})
+else()
+  set(pooler_dashboard_promtool)
+endif()
+add_test(NAME deploy.grafana_dashboard
+         COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/deploy/check-dashboard.py
+                 ${CMAKE_SOURCE_DIR}/deploy/grafana/pooler-dashboard.json ${pooler_dashboard_promtool})
+set_tests_properties(deploy.grafana_dashboard PROPERTIES TIMEOUT 60)
