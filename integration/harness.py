@@ -18,6 +18,7 @@ import ctypes
 import faulthandler
 import hashlib
 import hmac
+import http.client
 import itertools
 import json
 import os
@@ -147,6 +148,18 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=10):
+    """GET http://127.0.0.1:<port><path> without proxies: (status, body text). Any status is
+    returned, not raised."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
 
 
 def rss_kb(pid):

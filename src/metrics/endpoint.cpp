@@ -40,7 +40,15 @@ int respond(mg_connection* conn, int status, const char* content_type, const std
 Endpoint::~Endpoint() { stop(); }
 
 std::string Endpoint::start(const std::string& addr, int port) {
-  std::string listen = (addr == "*" ? std::string() : addr + ":") + std::to_string(port);
+  if (addr.find(':') != std::string::npos && mg_check_feature(8) == 0) {
+    return "metrics_addr " + addr + ": this civetweb was built without IPv6; use an IPv4 " +
+           "address or *";
+  }
+  // civetweb's syntax: "9127" for every address, "[::1]:9127" for an IPv6 one.
+  std::string host = addr == "*"                           ? std::string()
+                     : addr.find(':') != std::string::npos ? "[" + addr + "]:"
+                                                           : addr + ":";
+  std::string listen = host + std::to_string(port);
   const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2",
                            "request_timeout_ms", "10000", nullptr};
   mg_callbacks callbacks{};
