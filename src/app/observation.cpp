@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "app_state.hpp"
@@ -168,9 +169,15 @@ void App::State::send_to_webhook(const std::vector<alerts::Alert>& changes, util
   auto resend = util::seconds_to_duration(config->settings.alert_resend_interval);
   if (now - last_resend >= resend) {
     last_resend = now;
-    std::vector<alerts::Alert> firing = alert_engine.firing();
-    bool just_sent = !changes.empty() && firing.size() == changes.size();
-    if (!firing.empty() && !just_sent) webhook->send(firing);
+    // Those that fired on this very tick were just sent.
+    std::vector<alerts::Alert> again;
+    for (const alerts::Alert& a : alert_engine.firing()) {
+      bool just_sent = std::any_of(changes.begin(), changes.end(), [&](const alerts::Alert& c) {
+        return c.name == a.name && c.database == a.database && c.user == a.user;
+      });
+      if (!just_sent) again.push_back(a);
+    }
+    webhook->send(again);
   }
 }
 
