@@ -17,134 +17,24 @@ scale=${BENCH_SCALE:-10}
 clients=100
 modes=(off on)
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
-
-# PostgreSQL refuses to run as root, so root runs the servers as postgres.
-server_prefix=()
-if ((EUID == 0)); then
-  server_prefix=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-fi
-as_server() { (cd / && exec "${server_prefix[@]}" "$@"); }
-
-# free_ports N: N distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range (which
-# starts at 32768) so that no outgoing connection can take one before the server binds it.
-free_ports() {
-  /usr/bin/python3 - "$1" <<'EOF'
-import random, socket, sys
-socks = []
-while len(socks) < int(sys.argv[1]):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randrange(20000, 32768)))
-        socks.append(s)
-    except OSError:
-        s.close()
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# wait_listening PID PORT: true once PORT accepts connections, false if PID dies or 10 s pass.
-wait_listening() {
-  local tries
-  for ((tries = 0; tries < 100; tries++)); do
-    kill -0 "$1" 2>/dev/null || return 1
-    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
-}
-
-# stop PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
-stop() {
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-
-work=
-pg_data=
-pids=()
-# shellcheck disable=SC2317  # invoked from the traps
-cleanup() {
-  trap - INT TERM EXIT
-  local pid
-  for pid in "${pids[@]}"; do
-    stop "$pid"
-  done
-  if [[ -n $pg_data && -f $pg_data/postmaster.pid ]]; then
-    as_server "$pg_bin/pg_ctl" -D "$pg_data" stop -m fast -w >/dev/null || true
-  fi
-  if [[ -n $work ]]; then
-    rm -rf "$work"
-  fi
-}
-trap 'say interrupted; cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 
 [[ -x $pg_bin/pgbench ]] || die "PostgreSQL 15 not found in $pg_bin (make deps)"
 [[ -x $pooler_bin ]] || die "$pooler_bin not found (make build)"
 
-# pgbench and pooler need a descriptor per client and more.
-if (($(ulimit -Sn) < 4096)); then
-  ulimit -Sn 4096 2>/dev/null || ulimit -n 4096 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
-fi
+raise_fd_limit 4096
 
-work=$(mktemp -d /tmp/pooler-bench-metrics.XXXXXX)
-chmod 755 "$work"
-if ((EUID == 0)); then chown postgres:postgres "$work"; fi
-pg_data=$work/data
+make_work pooler-bench-metrics
 read -r pg_port pooler_port metrics_port <<<"$(free_ports 3)"
 
-say "starting PostgreSQL 15 on 127.0.0.1:$pg_port"
-as_server mkdir "$work/sock"
-as_server "$pg_bin/initdb" -D "$pg_data" -U postgres -E UTF8 --no-instructions \
-  --auth-local=trust --auth-host=trust >"$work/initdb.log" 2>&1 ||
-  { cat "$work/initdb.log" >&2; die "initdb failed"; }
-cat >>"$pg_data/postgresql.conf" <<EOF
-
-# bench/metrics.sh: throwaway and fast.
-listen_addresses = '127.0.0.1'
-port = $pg_port
-unix_socket_directories = '$work/sock'
-max_connections = 200
-shared_buffers = 256MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
-as_server "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/postgresql.log" -w -t 120 start >/dev/null ||
-  { tail -n 20 "$work/postgresql.log" >&2; die "PostgreSQL did not start"; }
-as_server "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/sock" -p "$pg_port" -U postgres \
-  -d postgres -c 'CREATE ROLE bench LOGIN' -c 'CREATE DATABASE bench OWNER bench'
-say "loading pgbench data (scale $scale)"
-"$pg_bin/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pg_port" -U bench bench >"$work/init.log" 2>&1 ||
-  { cat "$work/init.log" >&2; die "pgbench -i failed"; }
+start_postgres "$pg_port" 200
 
 # The same pool settings as bench/run.sh; only the metrics endpoint differs.
-echo '"bench" "bench"' >"$work/userlist.txt"
 declare -A metrics_setting=([off]=0 [on]=$metrics_port)
 for mode in "${modes[@]}"; do
-  cat >"$work/pooler-$mode.ini" <<EOF
-[databases]
-bench = host=127.0.0.1 port=$pg_port dbname=bench
-
-[pooler]
-listen_addr = 127.0.0.1
-listen_port = $pooler_port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = transaction
-default_pool_size = 20
-max_client_conn = 2000
-metrics_addr = 127.0.0.1
-metrics_port = ${metrics_setting[$mode]}
-EOF
+  pooler_ini "$work/pooler-$mode.ini" pooler "$pooler_port" \
+    "metrics_addr = 127.0.0.1"$'\n'"metrics_port = ${metrics_setting[$mode]}"
 done
 
 pooler_cmd=("${server_prefix[@]}" "$pooler_bin")
@@ -221,21 +111,8 @@ bench_one() {
   fi
 }
 
-# median VALUES...: the median of the numeric values, or FAILED if none.
-median() {
-  printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "FAILED"; else print v[int((NR + 1) / 2)] }'
-}
-
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && b > 0) printf "%.3f", a / b; else printf "-" }'
-}
-
 row() { printf '| %-12s | %-40s | %10s | %16s |\n' "$@"; }
 
-export PGSSLMODE=disable PGGSSENCMODE=disable
-unset PGPASSWORD PGSERVICE PGOPTIONS
 rm -rf "$out_dir/pgbench-metrics"
 mkdir -p "$out_dir/pgbench-metrics"
 declare -A runs=() tps=() scraped=()
@@ -274,7 +151,7 @@ done
   row metrics "tps per round" "median tps" "ratio on/off"
   row "" "" "" "" | tr ' ' '-'
   row off "${runs[off]# }" "${tps[off]}" ""
-  row on "${runs[on]# }" "${tps[on]}" "$(ratio "${tps[on]}" "${tps[off]}")"
+  row on "${runs[on]# }" "${tps[on]}" "$(ratio "${tps[on]}" "${tps[off]}" 3)"
 } | tee "$out_dir/metrics.txt"
 if ((ok_scrapes == 0)); then
   say "warning: no /metrics scrape succeeded; the endpoint is not serving, so 'on' measured nothing extra"

@@ -22,127 +22,24 @@ workloads=(
   "connect per xact -C -c 10|10|-C"
 )
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
-
-# PostgreSQL and pgbouncer refuse to run as root, so root runs the servers as postgres.
-server_prefix=()
-if ((EUID == 0)); then
-  server_prefix=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-fi
-as_server() { (cd / && exec "${server_prefix[@]}" "$@"); }
-
-# free_ports N: N distinct free TCP ports on 127.0.0.1.
-free_ports() {
-  /usr/bin/python3 - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# wait_listening PID PORT: true once PORT accepts connections, false if PID dies or 10 s pass.
-wait_listening() {
-  local tries
-  for ((tries = 0; tries < 100; tries++)); do
-    kill -0 "$1" 2>/dev/null || return 1
-    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
-}
-
-work=
-pg_data=
-pids=()
-# shellcheck disable=SC2317  # invoked from the traps
-cleanup() {
-  trap - INT TERM EXIT
-  local pid
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ -n $pg_data && -f $pg_data/postmaster.pid ]]; then
-    as_server "$pg_bin/pg_ctl" -D "$pg_data" stop -m fast -w >/dev/null || true
-  fi
-  if [[ -n $work ]]; then
-    rm -rf "$work"
-  fi
-}
-trap 'say interrupted; cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 
 [[ -x $pg_bin/pgbench ]] || die "PostgreSQL 15 not found in $pg_bin (make deps)"
 command -v pgbouncer >/dev/null || die "pgbouncer not installed (make deps)"
 
-# pgbench, pgbouncer and the servers need a descriptor per client and more.
-if (($(ulimit -Sn) < 8192)); then
-  ulimit -Sn 8192 2>/dev/null || ulimit -n 8192 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
-fi
+raise_fd_limit 8192
 (($(ulimit -Sn) >= 2200)) || say "warning: only $(ulimit -Sn) file descriptors; the 1000-client runs may fail"
 
-work=$(mktemp -d /tmp/pooler-bench.XXXXXX)
-chmod 755 "$work"
-if ((EUID == 0)); then chown postgres:postgres "$work"; fi
-pg_data=$work/data
+make_work pooler-bench
 read -r pg_port pgbouncer_port pooler_port <<<"$(free_ports 3)"
 declare -A port=([direct]=$pg_port [pgbouncer]=$pgbouncer_port [pooler]=$pooler_port)
 declare -A down=()
 
-say "starting PostgreSQL 15 on 127.0.0.1:$pg_port"
-as_server mkdir "$work/sock"
-as_server "$pg_bin/initdb" -D "$pg_data" -U postgres -E UTF8 --no-instructions \
-  --auth-local=trust --auth-host=trust >"$work/initdb.log" 2>&1 ||
-  { cat "$work/initdb.log" >&2; die "initdb failed"; }
-cat >>"$pg_data/postgresql.conf" <<EOF
-
-# bench/run.sh: throwaway and fast; room for 1000 direct clients plus both poolers.
-listen_addresses = '127.0.0.1'
-port = $pg_port
-unix_socket_directories = '$work/sock'
-max_connections = 1100
-shared_buffers = 256MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
-as_server "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/postgresql.log" -w -t 120 start >/dev/null ||
-  { tail -n 20 "$work/postgresql.log" >&2; die "PostgreSQL did not start"; }
-as_server "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/sock" -p "$pg_port" -U postgres \
-  -d postgres -c 'CREATE ROLE bench LOGIN' -c 'CREATE DATABASE bench OWNER bench'
-say "loading pgbench data (scale $scale)"
-"$pg_bin/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pg_port" -U bench bench >"$work/init.log" 2>&1 ||
-  { cat "$work/init.log" >&2; die "pgbench -i failed"; }
-
-echo '"bench" "bench"' >"$work/userlist.txt"
-for target in pgbouncer pooler; do
-  section=$target
-  [[ $target == pgbouncer ]] || section=pooler
-  cat >"$work/$target.ini" <<EOF
-[databases]
-bench = host=127.0.0.1 port=$pg_port dbname=bench
-
-[$section]
-listen_addr = 127.0.0.1
-listen_port = ${port[$target]}
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = transaction
-default_pool_size = 20
-max_client_conn = 2000
-EOF
-done
+# Room for 1000 direct clients plus both poolers.
+start_postgres "$pg_port" 1100
+pooler_ini "$work/pgbouncer.ini" pgbouncer "$pgbouncer_port"
+pooler_ini "$work/pooler.ini" pooler "$pooler_port"
 
 # start_pooler NAME CMD...: run CMD in its own session, log to $work/NAME.log, wait for its port.
 start_pooler() {
@@ -193,21 +90,8 @@ bench_one() {
   fi
 }
 
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'
-}
-
-# median VALUES...: the median of the numeric values, or FAILED if none.
-median() {
-  printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "FAILED"; else print v[int((NR + 1) / 2)] }'
-}
-
 row() { printf '| %-26s | %12s | %13s | %12s | %16s | %13s |\n' "$@"; }
 
-export PGSSLMODE=disable PGGSSENCMODE=disable
-unset PGPASSWORD PGSERVICE PGOPTIONS
 rows=()
 for workload in "${workloads[@]}"; do
   IFS='|' read -r name clients extra <<<"$workload"
