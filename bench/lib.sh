@@ -1,6 +1,15 @@
 # Shared by the bench scripts (sourced, not run): logging, running servers as postgres, free ports,
 # process clean-up on exit, and a throwaway PostgreSQL 15 loaded with pgbench data.
-# The sourcing script sets repo, pg_bin and scale first.
+# Knobs: BENCH_SECONDS (10 per run), BENCH_ROUNDS (3, median reported), BENCH_SCALE (10),
+# POOLER_BIN (build/pooler).
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out_dir=$repo/.bench
+pg_bin=/usr/lib/postgresql/15/bin
+pooler_bin=${POOLER_BIN:-$repo/build/pooler}
+seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
+scale=${BENCH_SCALE:-10}
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }

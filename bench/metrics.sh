@@ -7,18 +7,11 @@
 # POOLER_BIN (build/pooler).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out_dir=$repo/.bench
-pg_bin=/usr/lib/postgresql/15/bin
-pooler_bin=${POOLER_BIN:-$repo/build/pooler}
-seconds=${BENCH_SECONDS:-10}
-rounds=${BENCH_ROUNDS:-3}
-scale=${BENCH_SCALE:-10}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 clients=100
 modes=(off on)
-
-# shellcheck source=bench/lib.sh
-source "$repo/bench/lib.sh"
 
 [[ -x $pg_bin/pgbench ]] || die "PostgreSQL 15 not found in $pg_bin (make deps)"
 [[ -x $pooler_bin ]] || die "$pooler_bin not found (make build)"

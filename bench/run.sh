@@ -6,13 +6,8 @@
 # POOLER_BIN (build/pooler).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out_dir=$repo/.bench
-pg_bin=/usr/lib/postgresql/15/bin
-pooler_bin=${POOLER_BIN:-$repo/build/pooler}
-seconds=${BENCH_SECONDS:-10}
-rounds=${BENCH_ROUNDS:-3}
-scale=${BENCH_SCALE:-10}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 targets=(direct pgbouncer pooler)
 # name|clients|more pgbench options; every run is pgbench -n -S -j 2 -c clients -T ... bench.
 workloads=(
@@ -21,9 +16,6 @@ workloads=(
   "select -c 1000|1000|"
   "connect per xact -C -c 10|10|-C"
 )
-
-# shellcheck source=bench/lib.sh
-source "$repo/bench/lib.sh"
 
 [[ -x $pg_bin/pgbench ]] || die "PostgreSQL 15 not found in $pg_bin (make deps)"
 command -v pgbouncer >/dev/null || die "pgbouncer not installed (make deps)"
