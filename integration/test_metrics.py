@@ -729,5 +729,63 @@ class ReasonCounters(Case):
             self.assertEqual(pooler.metrics().value(name, result="failure"), 0)
 
 
+class LoginAndProcessAlerts(Case):
+    def test_server_login_failures_are_counted_and_alert(self):
+        dead_port = pick_port()  # nothing listens there
+        databases = {self.db: isolated_db.db_line(self.db, port=dead_port)}
+        with self.pooler(databases=databases, query_wait_timeout=2) as pooler, \
+                console(pooler) as admin:
+            labels = self.pool_labels()
+            self.settle(pooler)
+            self.assertNotIn("ServerLoginFailing", alert_rows(admin, self.db))
+            refused = "pooler_client_connections_refused_total"
+            self.assertEqual(pooler.metrics().value(refused, reason="server_login_failed"), 0)
+            # The client waits for a server that never logs in, then is refused.
+            with h.RawClient(pooler.port, timeout=DEADLINE) as raw:
+                with self.assertRaises(h.PgError):
+                    raw.login(USER, self.db, h.password(USER))
+            self.wait_metric(pooler, "pooler_pool_server_login_failures_total",
+                             lambda v: v >= 1, **labels)
+            self.wait_metric(pooler, refused, 1, reason="server_login_failed")
+            row = h.wait_until(lambda: alert_rows(admin, self.db).get("ServerLoginFailing"),
+                               timeout=DEADLINE, interval=0.1,
+                               message="ServerLoginFailing in SHOW ALERTS")
+            self.assertEqual(row["severity"], "critical", row)
+            self.wait_metric(pooler, "pooler_alert_firing", 1, alert="ServerLoginFailing",
+                             severity="critical", **labels)
+            self.assertEqual(len(self.alert_log_lines(pooler, "ServerLoginFailing", "firing")), 1)
+
+    def test_clients_near_max_client_conn_alert_and_the_refusal_is_counted(self):
+        with self.pooler(max_client_conn=5) as pooler, console(pooler) as admin:
+            def near_limit():
+                return [r for r in show(admin, "ALERTS")[1]
+                        if r["alert"] == "ClientConnectionsNearLimit"]
+
+            refused = "pooler_client_connections_refused_total"
+            self.settle(pooler)
+            self.assertEqual(near_limit(), [])
+            self.assertEqual(pooler.metrics().value(refused, reason="max_client_conn"), 0)
+            # The console and four clients: 5 of 5.
+            clients = [self.connect(pooler) for _ in range(4)]
+            try:
+                rows = h.wait_until(near_limit, timeout=DEADLINE, interval=0.1,
+                                    message="ClientConnectionsNearLimit in SHOW ALERTS")
+                self.assertIsNone(rows[0]["database"], rows)
+                self.assertEqual(pooler.metrics().value("pooler_clients"), 5)
+                with h.RawClient(pooler.port, timeout=DEADLINE) as raw:
+                    with self.assertRaises(h.PgError) as caught:
+                        raw.login(USER, self.db, h.password(USER))
+                self.assertEqual(caught.exception.sqlstate, "53300", caught.exception.fields)
+                self.wait_metric(pooler, refused, 1, reason="max_client_conn")
+            finally:
+                for c in clients:
+                    c.close()
+            h.wait_until(lambda: not near_limit(), timeout=DEADLINE, interval=0.1,
+                         message="ClientConnectionsNearLimit to resolve")
+            firing = re.compile(r"alert=ClientConnectionsNearLimit state=(firing|resolved)")
+            states = [m[1] for m in firing.finditer(pooler.log())]
+            self.assertEqual(states, ["firing", "resolved"])
+
+
 if __name__ == "__main__":
     h.main()

@@ -10,6 +10,8 @@ Engine::Track& Engine::track(const std::string& rule, const std::string& databas
 }
 
 double Engine::windowed(Track& track, std::uint64_t total, util::TimePoint now) {
+  // A pool seen for the first time was created since the last evaluation: its events are new.
+  if (track.history.empty()) track.history.emplace_back(now, 0);
   track.history.emplace_back(now, total);
   // Keep the newest sample at or before the window's start as the baseline.
   while (track.history.size() > 1 && now - track.history[1].first >= kEventWindow) {
@@ -78,7 +80,7 @@ std::vector<Alert> Engine::evaluate(const std::vector<config::AlertRuleSettings>
         // A login that succeeded since the last look ends the failing streak.
         if (p.stats.server_login_count != t.last_successes) {
           t.last_successes = p.stats.server_login_count;
-          t.history.clear();
+          t.history.assign(1, {now, p.stats.server_login_failures});
         }
         value = windowed(t, p.stats.server_login_failures, now);
       } else {

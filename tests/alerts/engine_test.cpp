@@ -114,9 +114,8 @@ TEST_CASE("ClientsWaiting needs both waiting clients and a long enough wait") {
 
 TEST_CASE("WaitTimeoutsHappening counts timeouts over the last minute only") {
   Fixture f;
-  f.pool().stats.query_wait_timeouts = 4;  // before the engine started looking
   CHECK(f.step().empty());
-  f.pool().stats.query_wait_timeouts = 5;
+  f.pool().stats.query_wait_timeouts = 1;
   auto fired = f.step();
   REQUIRE(fired.size() == 1);
   CHECK(fired[0].value == 1);
@@ -124,6 +123,15 @@ TEST_CASE("WaitTimeoutsHappening counts timeouts over the last minute only") {
   auto resolved = f.step(2s);
   REQUIRE(resolved.size() == 1);
   CHECK_FALSE(resolved[0].firing);
+}
+
+TEST_CASE("a pool first seen with failed logins already counts them") {
+  // The pool was created by a client's login, and its first server failed before the next look.
+  Fixture f;
+  f.pool().stats.server_login_failures = 1;
+  auto fired = f.step();
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0].name == "ServerLoginFailing");
 }
 
 TEST_CASE("ServerLoginFailing resolves as soon as a server login succeeds") {
@@ -137,6 +145,9 @@ TEST_CASE("ServerLoginFailing resolves as soon as a server login succeeds") {
   auto resolved = f.step();
   REQUIRE(resolved.size() == 1);
   CHECK_FALSE(resolved[0].firing);
+  CHECK(f.step().empty());  // the failures before the success stay forgotten
+  f.pool().stats.server_login_failures = 3;
+  CHECK(f.step().size() == 1);
 }
 
 TEST_CASE("process-wide alerts: clients near max_client_conn, descriptors near the limit") {
