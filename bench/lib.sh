@@ -147,6 +147,11 @@ ${4:-}
 EOF
 }
 
+# say_failed FILE: the first line of a failed run's output that says why.
+say_failed() {
+  say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not|did not' "$1" || tail -n 1 "$1")"
+}
+
 # median VALUES...: the median of the numeric values, or FAILED if none.
 median() {
   printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n |

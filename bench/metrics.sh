@@ -117,7 +117,7 @@ for ((round = 1; round <= rounds; round++)); do
     say "select -c $clients -> pooler, metrics $mode (${seconds}s, round $round/$rounds)"
     bench_one "$mode" "$file"
     if [[ $result == FAILED ]]; then
-      say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not|did not' "$file" || tail -n 1 "$file")"
+      say_failed "$file"
     fi
     runs[$mode]+=" $result"
     if [[ $mode == on ]]; then

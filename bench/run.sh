@@ -97,7 +97,7 @@ for workload in "${workloads[@]}"; do
       say "$name -> $target (${seconds}s, round $round/$rounds)"
       result=$(bench_one "$target" "$file" "$clients" "${opts[@]}")
       if [[ $result == FAILED ]]; then
-        say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not' "$file" || tail -n 1 "$file")"
+        say_failed "$file"
       fi
       runs[$target]+=" $result"
       sleep 1

@@ -119,6 +119,20 @@ def pgbench_init(dbname):
         raise AssertionError(f"pgbench -i failed: {proc.stderr}")
 
 
+class PgbenchDatabaseCase(unittest.TestCase):
+    """Cases sharing one database of their own with pgbench's tables, made once per class."""
+    db_prefix = "pgbench"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = create_database(prefix=cls.db_prefix)
+        pgbench_init(cls.db)
+
+    @classmethod
+    def tearDownClass(cls):
+        drop_database(cls.db)
+
+
 def pgbench_counts(test, proc):
     """pgbench's (processed, failed) transaction counts; fails the test unless it exited 0 and
     printed its summary."""

@@ -4,21 +4,13 @@ transaction while PostgreSQL never sees more than 5 backends; the extended and p
 protocols work in session mode."""
 
 import sys
-import unittest
 
 import harness as h
 from harness import Pooler
 
 
-class PgBench(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = h.create_database(prefix="pgbench")
-        h.pgbench_init(cls.db)
-
-    @classmethod
-    def tearDownClass(cls):
-        h.drop_database(cls.db)
+class PgBench(h.PgbenchDatabaseCase):
+    db_prefix = "pgbench"
 
     def databases(self):
         return {self.db: f"host={h.HOST} port={h.pg_port()} dbname={self.db}"}

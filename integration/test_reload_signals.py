@@ -168,15 +168,8 @@ def assert_raw_session_ended(test, client, what):
                              f"{what}: the query after the boundary was answered ({kind!r})")
 
 
-class ReloadUnderLoad(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = h.create_database(prefix="reload_bench")
-        h.pgbench_init(cls.db)
-
-    @classmethod
-    def tearDownClass(cls):
-        h.drop_database(cls.db)
+class ReloadUnderLoad(h.PgbenchDatabaseCase):
+    db_prefix = "reload_bench"
 
     def test_reload_grows_the_pool_while_pgbench_runs(self):
         dbs = {self.db: db_line(self.db)}
@@ -361,7 +354,11 @@ class Reload(unittest.TestCase):
 
 
 class Signals(unittest.TestCase):
-    def wait_signal_handled(self, pooler, name, mark):
+    def signal_handled(self, pooler, signum):
+        """Sends signum and waits for the log to say the pooler got it."""
+        name = signal.Signals(signum).name
+        mark = len(log_lines(pooler))
+        pooler.send_signal(signum)
         wait_for_log(pooler, rf"got {name}", after=mark, what=f"the log to say 'got {name}'")
 
     def test_sigterm_drains_a_transaction_client_at_its_boundary(self):
@@ -370,9 +367,7 @@ class Signals(unittest.TestCase):
             try:
                 client.query("BEGIN")
                 self.assertEqual(client.query("SELECT 1"), [["1"]])
-                mark = len(log_lines(pooler))
-                pooler.send_signal(signal.SIGTERM)
-                self.wait_signal_handled(pooler, "SIGTERM", mark)
+                self.signal_handled(pooler, signal.SIGTERM)
                 h.wait_until(lambda: refuses_connections(pooler), timeout=20,
                              message="the listener to be closed after SIGTERM")
                 with self.assertRaises((OSError, psycopg.OperationalError)):
@@ -393,9 +388,7 @@ class Signals(unittest.TestCase):
             client = pooler.connect(autocommit=False)
             try:
                 self.assertEqual(client.execute("SELECT 1").fetchone()[0], 1)
-                mark = len(log_lines(pooler))
-                pooler.send_signal(signal.SIGTERM)
-                self.wait_signal_handled(pooler, "SIGTERM", mark)
+                self.signal_handled(pooler, signal.SIGTERM)
                 self.assertEqual(client.execute("SELECT 2").fetchone()[0], 2)
                 client.commit()
                 assert_session_ended(self, lambda: client.execute("SELECT 3").fetchone(),
@@ -410,9 +403,7 @@ class Signals(unittest.TestCase):
             client = pooler.connect()
             try:
                 pid = client.execute("SELECT pg_backend_pid()").fetchone()[0]
-                mark = len(log_lines(pooler))
-                pooler.send_signal(signal.SIGTERM)
-                self.wait_signal_handled(pooler, "SIGTERM", mark)
+                self.signal_handled(pooler, signal.SIGTERM)
                 h.wait_until(lambda: refuses_connections(pooler), timeout=20,
                              message="the listener to be closed after SIGTERM")
                 # Several janitor rounds pass; the idle session client is still served.
@@ -434,9 +425,7 @@ class Signals(unittest.TestCase):
         with Pooler({**SETTINGS, "pool_mode": "session"}) as pooler:
             with pooler.connect() as client:
                 self.assertEqual(client.execute("SELECT 1").fetchone()[0], 1)
-                mark = len(log_lines(pooler))
-                pooler.send_signal(signal.SIGTERM)
-                self.wait_signal_handled(pooler, "SIGTERM", mark)
+                self.signal_handled(pooler, signal.SIGTERM)
                 self.assertEqual(client.execute("SELECT 2").fetchone()[0], 2)
                 self.assertTrue(pooler.alive())
                 pooler.send_signal(signal.SIGTERM)
@@ -450,9 +439,7 @@ class Signals(unittest.TestCase):
             client = pooler.connect(autocommit=False)
             try:
                 self.assertEqual(client.execute("SELECT 1").fetchone()[0], 1)
-                mark = len(log_lines(pooler))
-                pooler.send_signal(signal.SIGINT)
-                self.wait_signal_handled(pooler, "SIGINT", mark)
+                self.signal_handled(pooler, signal.SIGINT)
                 h.wait_until(lambda: refuses_connections(pooler), timeout=20,
                              message="the listener to be closed after SIGINT")
                 time.sleep(0.5)  # janitor rounds: the held server must keep the process up
