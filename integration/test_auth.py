@@ -3,6 +3,9 @@
 passwords, unknown databases) and the pooler to PostgreSQL (SCRAM, md5, cleartext, trust, and
 what the client sees when the server refuses the pooler)."""
 
+import re
+import struct
+import time
 import unittest
 
 import psycopg
@@ -72,22 +75,106 @@ class ClientAuth(unittest.TestCase):
                     self.assertEqual(proc.returncode, 0, proc.stderr)
                     self.assertEqual(proc.stdout.strip(), user)
 
-    def test_wrong_password_is_28P01(self):
+    def test_wrong_password_is_28P01_with_pgbouncers_message(self):
+        # PgBouncer's words per method (operators grep for them), PostgreSQL's SQLSTATE (drivers
+        # check it), and the same close line in the log.
         md5 = h.md5_secret("md5user", h.password("md5user"))
         users = [("scramuser", h.password("scramuser")), ("md5user", md5)]
-        for auth_type in ("scram-sha-256", "md5"):
-            with Pooler({"auth_type": auth_type}, users=users) as pooler:
-                for user in ("scramuser", "md5user"):
-                    with self.subTest(auth_type=auth_type, user=user):
-                        with self.assertRaises(h.PgError) as caught:
-                            login(pooler, user, password="wrong-password")
-                        self.assertEqual(caught.exception.sqlstate, "28P01")
-                        self.assertIn(f'password authentication failed for user "{user}"',
-                                      caught.exception.message)
-                        proc = pooler.psql("SELECT 1", user=user, password="wrong-password")
-                        self.assertNotEqual(proc.returncode, 0)
-                        self.assertIn(f'password authentication failed for user "{user}"',
-                                      proc.stderr)
+        cases = [("scram-sha-256", "scramuser", "SASL authentication failed"),
+                 ("scram-sha-256", "md5user", "SASL authentication failed"),
+                 ("md5", "scramuser", "SASL authentication failed"),
+                 ("md5", "md5user", "password authentication failed"),
+                 ("plain", "scramuser", "password authentication failed")]
+        for auth_type, user, expected in cases:
+            with self.subTest(auth_type=auth_type, user=user), \
+                    Pooler({"auth_type": auth_type}, users=users) as pooler:
+                with self.assertRaises(h.PgError) as caught:
+                    login(pooler, user, password="wrong-password")
+                self.assertEqual(caught.exception.sqlstate, "28P01")
+                self.assertEqual(caught.exception.message, expected)
+                proc = pooler.psql("SELECT 1", user=user, password="wrong-password")
+                self.assertNotEqual(proc.returncode, 0)
+                self.assertIn(expected, proc.stderr)
+                h.wait_until(lambda: re.search(
+                    rf"C-0x[0-9a-f]+: itest/{user}@127\.0\.0\.1:\d+ closing because: "
+                    rf"{re.escape(expected)} \(age=\d+s\)", pooler.log()),
+                    timeout=5, message=f"the close line for {user} in the log")
+
+    def test_unknown_database_is_told_only_after_authentication(self):
+        with Pooler({"auth_type": "scram-sha-256"}) as pooler:
+            # A wrong password hears about the password, not about the database.
+            with self.assertRaises(h.PgError) as caught:
+                login(pooler, "scramuser", password="wrong", dbname="nosuchdb")
+            self.assertEqual(caught.exception.sqlstate, "28P01")
+            self.assertEqual(caught.exception.message, "SASL authentication failed")
+            # A user missing from auth_file gets the same answer, through the same exchange.
+            with RawClient(pooler.port) as client:
+                with self.assertRaises(h.PgError) as caught:
+                    client.login("nosuchuser", "nosuchdb", "whatever")
+                self.assertEqual(client.auth_method, "scram-sha-256")
+            self.assertEqual(caught.exception.sqlstate, "28P01")
+            self.assertEqual(caught.exception.message, "SASL authentication failed")
+            # The right password learns that the database does not exist.
+            with self.assertRaises(h.PgError) as caught:
+                login(pooler, "scramuser", dbname="nosuchdb")
+            self.assertEqual(caught.exception.sqlstate, "3D000")
+            self.assertEqual(caught.exception.message, "no such database: nosuchdb")
+            self.assertRegex(pooler.log(), r"C-0x[0-9a-f]+: nosuchdb/scramuser@127\.0\.0\.1:\d+ "
+                                           r"closing because: no such database: nosuchdb "
+                                           r"\(age=\d+s\)")
+
+    def test_missing_user_looks_like_a_real_one(self):
+        # The salt a missing user is shown stays the same across attempts, as a real user's
+        # does (PostgreSQL's mock authentication); a fresh salt each time would give it away.
+        with h.superuser_conn() as c:
+            verifier = c.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'scramuser'"
+                                 ).fetchone()[0]
+        with Pooler({"auth_type": "scram-sha-256"}, users=[("scramuser", verifier)]) as pooler:
+            def salt_shown(user):
+                with RawClient(pooler.port) as client:
+                    client.send(h.startup_packet(user, "itest"))
+                    kind, payload = client.expect(b"R")
+                    self.assertEqual(struct.unpack("!i", payload[:4])[0], 10)
+                    first = b"n,,n=,r=abcdefghijklmnop"
+                    client.send(h.message(b"p", b"SCRAM-SHA-256\0" +
+                                          struct.pack("!i", len(first)) + first))
+                    kind, payload = client.expect(b"R")
+                    attrs = dict(a.split("=", 1) for a in payload[4:].decode().split(","))
+                    return attrs["s"], attrs["i"]
+            for user in ("scramuser", "nosuchuser"):
+                with self.subTest(user=user):
+                    first = salt_shown(user)
+                    self.assertEqual(salt_shown(user), first)
+                    self.assertEqual(first[1], "4096")
+
+    def test_trust_needs_the_user_in_auth_file_and_any_does_not(self):
+        with Pooler({"auth_type": "trust"},
+                    users=[("scramuser", h.password("scramuser"))]) as pooler:
+            self.assertEqual(login(pooler, "scramuser", password="").rows, [["scramuser"]])
+            with self.assertRaises(h.PgError) as caught:
+                login(pooler, "md5user", password="")
+            self.assertEqual(caught.exception.sqlstate, "28P01")
+            self.assertEqual(caught.exception.message, '"trust" authentication failed')
+        with Pooler({"auth_type": "any"}, users=[("scramuser", "x")],
+                    databases={"itest": f"host={h.HOST} port={h.pg_port()} dbname=itest "
+                                        f"user=scramuser password={h.password('scramuser')}"}
+                    ) as pooler:
+            self.assertEqual(login(pooler, "anybody", password="").rows, [["scramuser"]])
+
+    def test_disabled_database_is_told_after_authentication(self):
+        settings = {"auth_type": "scram-sha-256", "admin_users": "scramuser"}
+        with Pooler(settings) as pooler:
+            with pooler.connect("scramuser", dbname="pgbouncer") as admin:
+                admin.execute("DISABLE itest")
+                with self.assertRaises(h.PgError) as caught:
+                    login(pooler, "scramuser", password="wrong")
+                self.assertEqual(caught.exception.message, "SASL authentication failed")
+                with self.assertRaises(h.PgError) as caught:
+                    login(pooler, "scramuser")
+                self.assertEqual(caught.exception.sqlstate, "55000")
+                self.assertEqual(caught.exception.message, 'database "itest" is disabled')
+                admin.execute("ENABLE itest")
+            self.assertEqual(login(pooler, "scramuser").rows, [["scramuser"]])
 
     def test_unknown_user_is_refused(self):
         with Pooler({"auth_type": "scram-sha-256"}) as pooler:
@@ -98,10 +185,6 @@ class ClientAuth(unittest.TestCase):
 
     def test_unknown_database_is_3D000(self):
         with Pooler({"auth_type": "scram-sha-256"}) as pooler:
-            with self.assertRaises(h.PgError) as caught:
-                login(pooler, "scramuser", dbname="nosuchdb")
-            self.assertEqual(caught.exception.sqlstate, "3D000")
-            self.assertIn("nosuchdb", caught.exception.message)
             proc = pooler.psql("SELECT 1", dbname="nosuchdb")
             self.assertNotEqual(proc.returncode, 0)
             self.assertIn("nosuchdb", proc.stderr)
@@ -147,7 +230,17 @@ class ServerAuth(unittest.TestCase):
         with Pooler(settings, databases=dbs) as pooler:
             proc = pooler.psql("SELECT 1", dbname="badpass", timeout=60)
             self.assertNotEqual(proc.returncode, 0)
+            # PostgreSQL's own refusal, passed on to the client waiting for the first login.
             self.assertIn('password authentication failed for user "scramuser"', proc.stderr)
+            # Within server_login_retry, with no server connected, the next client is told at
+            # once, in PgBouncer's words.
+            with self.assertRaises(psycopg.Error) as caught:
+                with pooler.connect("scramuser", dbname="badpass") as conn:
+                    conn.execute("SELECT 1")
+            self.assertIn("server login has been failing, try again later (server_login_retry)",
+                          str(caught.exception))
+            # After it, a new attempt meets PostgreSQL's answer again.
+            time.sleep(1.2)
             with self.assertRaises(psycopg.Error) as caught:
                 with pooler.connect("scramuser", dbname="badpass") as conn:
                     conn.execute("SELECT 1")

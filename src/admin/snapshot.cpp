@@ -25,6 +25,8 @@ const char* server_state_word(backend::ServerState state) {
       return "idle";
     case backend::ServerState::kInternal:
       return "tested";
+    case backend::ServerState::kBeingCanceled:
+      return "being_canceled";
     case backend::ServerState::kConnecting:
     case backend::ServerState::kLogin:
       return "new";
@@ -49,7 +51,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
   clients.for_each([&](const frontend::ClientConnection& c) {
     ClientState state = c.state();
     if (state == ClientState::kStartup || state == ClientState::kAuth ||
-        state == ClientState::kClosed) {
+        state == ClientState::kCancelRequest || state == ClientState::kClosed) {
       return;
     }
     ConnectionView v;
@@ -93,6 +95,10 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     view.sv_tested = counts.resetting;
     view.sv_login = counts.opening;
     view.cl_waiting = counts.waiting;
+    view.cl_active_cancel_req = counts.cancel_requests_active;
+    view.cl_waiting_cancel_req = counts.cancel_requests_waiting;
+    view.sv_active_cancel = counts.cancel_connections;
+    view.sv_being_canceled = counts.being_canceled;
     auto it = client_counts.find({view.database, view.user});
     if (it != client_counts.end()) view.cl_active = it->second.first;
     view.maxwait_us = util::duration_to_micros(p.longest_wait());

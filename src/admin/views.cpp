@@ -142,8 +142,9 @@ ResultTable show_pools(const Snapshot& snap) {
                   {"pool_mode", T::kText},
                   {"load_balance_hosts", T::kText}});
   for (const auto& p : snap.pools) {
-    t.add_row({text(p.database), text(p.user), num(p.cl_active), num(p.cl_waiting), num(0),
-               num(0), num(p.sv_active), num(0), num(0), num(p.sv_idle), num(p.sv_used),
+    t.add_row({text(p.database), text(p.user), num(p.cl_active), num(p.cl_waiting),
+               num(p.cl_active_cancel_req), num(p.cl_waiting_cancel_req), num(p.sv_active),
+               num(p.sv_active_cancel), num(p.sv_being_canceled), num(p.sv_idle), num(p.sv_used),
                num(p.sv_tested), num(p.sv_login), num(p.maxwait_us / 1000000),
                num(p.maxwait_us % 1000000), text(p.pool_mode), null()});
   }

@@ -196,6 +196,7 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
       [&](const frontend::ClientConnection& c) {
         return !c.console_client() && c.state() != frontend::ClientState::kStartup &&
                c.state() != frontend::ClientState::kAuth &&
+               c.state() != frontend::ClientState::kCancelRequest &&
                (gone.count(c.database()) > 0 || !config->find_database(c.database()));
       },
       [](frontend::ClientConnection& c) {

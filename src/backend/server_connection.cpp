@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "pooler/net/defer.hpp"
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/md5_password.hpp"
@@ -14,7 +16,7 @@ namespace pooler::backend {
 namespace {
 
 // Types whose bodies the pooler reads while forwarding: ReadyForQuery, ParameterStatus,
-// ErrorResponse (internal statements only).
+// ErrorResponse (internal statements only); CopyInResponse is seen for its type alone.
 constexpr std::string_view kCapturedTypes = "ZSE";
 
 enum AuthCode : std::int32_t {
@@ -59,6 +61,11 @@ ServerConnection::ServerConnection(net::Loop& loop, const util::Clock& clock, Se
 
 ServerConnection::~ServerConnection() = default;
 
+std::string ServerConnection::log_prefix() const {
+  return fmt::format("S-{:#x}: {}/{}@{}:{}", id_, target_.database, target_.user,
+                     target_.host.empty() ? "unix" : target_.host, target_.port);
+}
+
 void ServerConnection::set_state(ServerState state) {
   state_ = state;
   state_since_ = clock_.now();
@@ -82,6 +89,15 @@ void ServerConnection::on_connected(std::unique_ptr<net::Stream> stream, const s
   stream_->set_handler(this);
   connected_at_ = clock_.now();
   set_state(ServerState::kLogin);
+  if (target_.log_connections) {
+    if (stream_->kind() == net::Stream::Kind::kUnix) {
+      spdlog::info("{} new connection to server", log_prefix());
+    } else {
+      net::PeerInfo local = stream_->local();
+      spdlog::info("{} new connection to server (from {}:{})", log_prefix(),
+                   local.addr, local.port);
+    }
+  }
   std::vector<std::pair<std::string, std::string>> params = {{"user", target_.user},
                                                              {"database", target_.dbname}};
   for (const auto& p : target_.startup_parameters) params.push_back(p);
@@ -96,6 +112,7 @@ void ServerConnection::close() {
   set_state(ServerState::kClosed);
   pending_connect_.reset();
   peer_ = nullptr;
+  release_cancel_requesters();
   if (stream_) {
     std::string out;
     protocol::append_terminate(out);
@@ -119,7 +136,8 @@ void ServerConnection::on_read(util::Bytes data) {
     case ServerState::kInternal:
       handle_internal_bytes(data);
       return;
-    case ServerState::kIdle: {
+    case ServerState::kIdle:
+    case ServerState::kBeingCanceled: {
       // An idle server may still report a parameter change or notice; anything that breaks
       // framing means it is unusable.
       bool ok = scanner_.scan(data, [this](char type, util::Bytes body) {
@@ -174,7 +192,7 @@ bool ServerConnection::handle_login_message(char type, util::Bytes body) {
       return true;
     }
     case 'E':
-      login_failed(protocol::parse_error_fields(body), true);
+      login_failed(protocol::parse_error_fields(body), LoginFailure::kRefused);
       return false;
     case 'Z':
       note_ready('I');
@@ -203,17 +221,19 @@ bool ServerConnection::handle_auth_request(util::Bytes body) {
       return true;
     case kAuthCleartext:
       if (secret.empty() || protocol::is_md5_secret(secret)) {
-        login_failed(pooler_error("server asked for a cleartext password, which the pooler "
-                                  "does not have for user \"" + target_.user + "\""));
+        wrong_password_type("plain-text");
         return false;
       }
       protocol::append_password(out, secret);
       break;
     case kAuthMd5: {
       auto salt_bytes = r.bytes(4);
-      if (!salt_bytes || secret.empty()) {
-        login_failed(pooler_error("server asked for an md5 password, which the pooler does not "
-                                  "have for user \"" + target_.user + "\""));
+      if (!salt_bytes) {
+        login_failed(pooler_error("server sent a malformed authentication request"));
+        return false;
+      }
+      if (secret.empty()) {
+        wrong_password_type("MD5");
         return false;
       }
       protocol::Md5Salt salt;
@@ -231,9 +251,12 @@ bool ServerConnection::handle_auth_request(util::Bytes body) {
         if (*mechanism == protocol::kScramSha256) offered = true;
       }
       bool have_password = !secret.empty() && !protocol::is_md5_secret(secret);
-      if (!offered || (!have_password && !target_.scram_client_key)) {
-        login_failed(pooler_error("server asked for SCRAM authentication, which the pooler "
-                                  "cannot do for user \"" + target_.user + "\""));
+      if (!offered) {
+        login_failed(pooler_error("server offered no SASL mechanism the pooler knows"));
+        return false;
+      }
+      if (!have_password && !target_.scram_client_key) {
+        wrong_password_type("SCRAM");
         return false;
       }
       protocol::ScramClientCredentials credentials;
@@ -279,11 +302,19 @@ bool ServerConnection::handle_auth_request(util::Bytes body) {
   return true;
 }
 
-void ServerConnection::login_failed(protocol::ErrorFields error, bool refused) {
+void ServerConnection::login_failed(protocol::ErrorFields error, LoginFailure why) {
   set_state(ServerState::kClosed);
   pending_connect_.reset();
   if (stream_) stream_->close();
-  owner_.on_server_login_failed(*this, error, refused);
+  owner_.on_server_login_failed(*this, error, why);
+}
+
+void ServerConnection::wrong_password_type(const char* method) {
+  // PgBouncer's words, which operators grep for.
+  spdlog::error("{} cannot do {} authentication: wrong password type",
+                log_prefix(), method);
+  login_failed(pooler_error("server login failed: wrong password type"),
+               LoginFailure::kWrongPasswordType);
 }
 
 void ServerConnection::attach(ServerPeer& peer) {
@@ -368,22 +399,74 @@ void ServerConnection::drain(std::function<void(bool)> done) {
   }
 }
 
-void ServerConnection::cancel_running_query() {
-  spdlog::debug("S-{:#x} {}/{} sending cancel request for backend {}", id_, target_.dbname,
-                target_.user, backend_pid_);
-  std::string out;
-  protocol::append_cancel_request(out, backend_pid_, backend_key_);
-  // The request goes on its own connection, as the protocol requires.
-  cancel_connect_ = net::connect_to(
-      loop_, target_.host, target_.port, target_.tcp,
-      [out](std::unique_ptr<net::Stream> stream, const std::string& error) {
-        if (!stream) {
-          spdlog::warn("cannot send cancel request to server: {}", error);
-          return;
-        }
-        stream->write(out);
-        stream->close_after_flush();
-      });
+void ServerConnection::send_cancel(std::function<void()> on_done) {
+  spdlog::debug("{} sending cancel request for backend {}", log_prefix(),
+                backend_pid_);
+  auto cancel = std::make_unique<ServerCancel>(
+      loop_, target_.host, target_.port, target_.tcp, backend_pid_, backend_key_, clock_.now(),
+      [this](ServerCancel& done) { cancel_finished(done); });
+  cancel->set_on_done(std::move(on_done));
+  cancels_.push_back(std::move(cancel));
+}
+
+void ServerConnection::cancel_finished(ServerCancel& cancel) {
+  auto it = std::find_if(cancels_.begin(), cancels_.end(),
+                         [&](const auto& c) { return c.get() == &cancel; });
+  if (it == cancels_.end()) return;
+  std::function<void()> on_done = cancel.take_on_done();
+  cancels_.erase(it);
+  if (on_done) on_done();
+  if (cancels_.empty() && state_ != ServerState::kClosed) owner_.on_server_cancels_done(*this);
+}
+
+void ServerConnection::release_cancel_requesters() {
+  // The cancels themselves go on until this object is destroyed: one already written still
+  // reaches PostgreSQL. Whoever asked is told now, so no CancelRequest connection hangs.
+  std::vector<std::function<void()>> waiting;
+  for (auto& c : cancels_) {
+    if (auto on_done = c->take_on_done()) waiting.push_back(std::move(on_done));
+  }
+  for (auto& on_done : waiting) on_done();
+}
+
+CancelCounts ServerConnection::cancel_counts() const {
+  CancelCounts counts;
+  for (const auto& c : cancels_) {
+    ++counts.connections;
+    if (!c->requested_by_client()) continue;
+    if (c->phase() == ServerCancel::Phase::kConnecting) {
+      ++counts.requests_waiting;
+    } else {
+      ++counts.requests_active;
+    }
+  }
+  return counts;
+}
+
+void ServerConnection::expire_cancels(util::TimePoint now, util::Duration limit) {
+  // Given up on, not finished: the owner is not told, so a server waiting for them to reach
+  // PostgreSQL stays held until cancel_wait_timeout closes it.
+  std::vector<std::function<void()>> waiting;
+  auto expired = [&](const std::unique_ptr<ServerCancel>& c) {
+    if (now - c->started() < limit) return false;
+    spdlog::warn("{} cancel request not answered in time (cancel_wait_timeout)",
+                 log_prefix());
+    if (auto on_done = c->take_on_done()) waiting.push_back(std::move(on_done));
+    return true;
+  };
+  cancels_.erase(std::remove_if(cancels_.begin(), cancels_.end(), expired), cancels_.end());
+  for (auto& on_done : waiting) on_done();
+}
+
+void ServerConnection::abandon_request() {
+  if (copy_in_) {
+    std::string out;
+    protocol::append_copy_fail(out, "client disconnected");
+    write(out);
+    copy_in_ = false;
+  } else if (busy()) {
+    send_cancel();
+  }
 }
 
 void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
@@ -394,6 +477,9 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
       note_ready(status);
       count_ready(status);
       ready_end = scanner_.message_end();
+      copy_in_ = false;
+    } else if (type == 'G') {
+      copy_in_ = true;
     } else if (type == 'S') {
       auto p = parse_parameter(body);
       if (p && parameters_.set(p->name, p->value) && peer_ != nullptr) {
@@ -416,8 +502,7 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
   bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
     if (type == 'E') {
       auto error = protocol::parse_error_fields(body);
-      spdlog::warn("S-{:#x} {}/{} pooler statement failed: {}", id_, target_.dbname,
-                   target_.user, error.message);
+      spdlog::warn("{} pooler statement failed: {}", log_prefix(), error.message);
       internal_failed_ = true;
     } else if (type == 'S') {
       if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
@@ -463,6 +548,7 @@ void ServerConnection::lost(const std::string& reason) {
   }
   set_state(ServerState::kClosed);
   if (stream_) stream_->close();
+  release_cancel_requesters();
   if (ServerPeer* peer = std::exchange(peer_, nullptr)) peer->on_server_lost(reason);
   auto done = std::move(internal_done_);
   if (done) done(false);

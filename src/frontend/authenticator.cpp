@@ -1,6 +1,8 @@
 // Client authentication: method choice and verification against auth_file secrets.
 #include "pooler/frontend/authenticator.hpp"
 
+#include <openssl/sha.h>
+
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/util/secure.hpp"
 
@@ -8,17 +10,52 @@ namespace pooler::frontend {
 
 using config::AuthType;
 
+namespace {
+
+// The salt shown for `user` when there is no real verifier: fixed for the process when a seed
+// is given (a salt that changed on every attempt would tell a missing user from a real one).
+std::string salt_for(std::string_view user, std::string_view seed) {
+  std::string salt(16, '\0');
+  if (seed.empty()) {
+    util::random_bytes(salt.data(), salt.size());
+    return salt;
+  }
+  std::string input = std::string(seed) + '\0' + std::string(user);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  salt.assign(reinterpret_cast<const char*>(digest), salt.size());
+  return salt;
+}
+
+// A verifier nobody can answer: random keys behind a plausible salt, made without the
+// iterations of a real derivation, as PostgreSQL's mock authentication does.
+protocol::ScramVerifier mock_verifier(std::string_view user, std::string_view seed,
+                                      int iterations) {
+  protocol::ScramVerifier v;
+  v.iterations = iterations;
+  v.salt = salt_for(user, seed);
+  util::random_bytes(v.stored_key.data(), v.stored_key.size());
+  util::random_bytes(v.server_key.data(), v.server_key.size());
+  return v;
+}
+
+}  // namespace
+
 Authenticator::Authenticator(AuthType type, std::string user, const config::UserSecret* secret,
-                             int scram_iterations)
+                             int scram_iterations, std::string_view mock_seed)
     : user_(std::move(user)), scram_iterations_(scram_iterations) {
   if (secret != nullptr) secret_ = *secret;
   const std::string stored = secret_ ? secret_->secret : std::string();
   bool is_md5 = protocol::is_md5_secret(stored);
   if (auto v = protocol::parse_scram_verifier(stored)) verifier_ = *v;
+  mock_ = !secret_;
   switch (type) {
     case AuthType::kTrust:
+      method_ = Method::kNone;
+      return;
     case AuthType::kAny:
       method_ = Method::kNone;
+      mock_ = false;  // any name is admitted
       return;
     case AuthType::kPlain:
       method_ = Method::kCleartext;
@@ -31,20 +68,35 @@ Authenticator::Authenticator(AuthType type, std::string user, const config::User
       break;
   }
   if (method_ == Method::kScram && !verifier_) {
-    // A plain secret: derive a verifier with a fresh salt. No usable secret (missing user, or
-    // an md5 secret SCRAM cannot use): a random one, so the exchange runs the same and fails.
-    std::string salt(16, '\0');
-    util::random_bytes(salt.data(), salt.size());
-    std::string password;
     if (secret_ && !is_md5) {
-      password = stored;
+      // A plain secret: derive the verifier, with the same salt on every attempt.
+      verifier_ = protocol::make_scram_verifier(stored, salt_for(user_, mock_seed),
+                                                scram_iterations_);
     } else {
-      password.assign(16, '\0');
-      util::random_bytes(password.data(), password.size());
+      // No usable secret (missing user, or an md5 secret SCRAM cannot use): the exchange runs
+      // the same and fails.
       secret_.reset();
+      mock_ = true;
+      verifier_ = mock_verifier(user_, mock_seed, scram_iterations_);
     }
-    verifier_ = protocol::make_scram_verifier(password, salt, scram_iterations_);
   }
+  if (method_ == Method::kCleartext && mock_) {
+    // A cleartext answer is then checked against a verifier, taking the time a real one takes.
+    verifier_ = mock_verifier(user_, mock_seed, scram_iterations_);
+  }
+}
+
+const char* Authenticator::failure_message() const {
+  switch (method_) {
+    case Method::kNone:
+      return "\"trust\" authentication failed";
+    case Method::kScram:
+      return "SASL authentication failed";
+    case Method::kCleartext:
+    case Method::kMd5:
+      break;
+  }
+  return "password authentication failed";
 }
 
 std::string Authenticator::start() {
@@ -72,7 +124,13 @@ Authenticator::Outcome Authenticator::fail(std::string detail) {
 }
 
 bool Authenticator::check_cleartext(std::string_view password) const {
-  if (!secret_) return false;
+  if (!secret_) {
+    if (verifier_) {
+      // The same derivation a user with a verifier costs, so the answer comes as late.
+      protocol::make_scram_verifier(password, verifier_->salt, verifier_->iterations);
+    }
+    return false;
+  }
   const std::string& stored = secret_->secret;
   if (protocol::is_md5_secret(stored)) {
     return util::constant_time_equal(protocol::md5_stored_secret(password, user_), stored);
@@ -95,8 +153,10 @@ Authenticator::Outcome Authenticator::handle(util::Bytes body, std::string& repl
       util::ByteReader r(body);
       auto password = r.cstring();
       if (!password) return fail("malformed password message");
-      if (!secret_) return fail("user not found in auth_file");
-      return check_cleartext(*password) ? Outcome::kOk : fail("password mismatch");
+      if (!check_cleartext(*password)) {
+        return fail(secret_ ? "password mismatch" : "user not found in auth_file");
+      }
+      return Outcome::kOk;
     }
     case Method::kMd5: {
       util::ByteReader r(body);

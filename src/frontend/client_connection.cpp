@@ -51,7 +51,7 @@ ClientConnection::~ClientConnection() = default;
 
 std::string ClientConnection::prefix() const {
   std::string where = peer_.is_unix ? "unix" : peer_.addr + ":" + std::to_string(peer_.port);
-  return fmt::format("C-{:#x} {}/{}@{}", id_, database_.empty() ? "(nodb)" : database_,
+  return fmt::format("C-{:#x}: {}/{}@{}", id_, database_.empty() ? "(nodb)" : database_,
                      user_.empty() ? "(nouser)" : user_, where);
 }
 
@@ -80,6 +80,7 @@ void ClientConnection::on_read(util::Bytes data) {
       buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
       handle_console_bytes();
       return;
+    case ClientState::kCancelRequest:  // nothing more is read
     case ClientState::kClosed:
       return;
   }
@@ -102,8 +103,7 @@ void ClientConnection::handle_startup_bytes() {
       continue;
     }
     if (auto* cancel = std::get_if<protocol::CancelRequest>(&packet)) {
-      context_.clients.cancel(cancel->pid, cancel->key);
-      close("cancel request");
+      handle_cancel_request(*cancel);
       return;
     }
     if (auto* bad = std::get_if<protocol::BadStartup>(&packet)) {
@@ -112,6 +112,22 @@ void ClientConnection::handle_startup_bytes() {
     }
     handle_startup_message(std::get<protocol::StartupMessage>(packet));
   }
+  // What followed the startup packet in the same read is read as the messages it is, as
+  // PostgreSQL does.
+  if (state_ == ClientState::kAuth && !buffer_.empty()) handle_auth_bytes();
+}
+
+void ClientConnection::handle_cancel_request(const protocol::CancelRequest& request) {
+  // Like PostgreSQL, answer only by closing, and only once the backend has been signalled:
+  // libpq's PQcancel waits for that close, so the caller knows the cancel has landed.
+  state_ = ClientState::kCancelRequest;
+  stream_->stop_reading();
+  liveness_ = std::make_shared<char>(0);
+  std::weak_ptr<void> alive = liveness_;
+  const char* refused = context_.clients.cancel(request.pid, request.key, [this, alive] {
+    if (!alive.expired()) close("successfully sent cancel request");
+  });
+  if (refused != nullptr) close(refused);
 }
 
 void ClientConnection::handle_startup_message(const protocol::StartupMessage& message) {
@@ -156,35 +172,42 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
   }
   console_requested_ = database_ == "pgbouncer" || database_ == "pooler";
-  if (console_requested_) {
-    // PgBouncer's rule: user "pgbouncer" over the unix socket from the pooler's own uid needs
-    // no password.
-    if (user_ == "pgbouncer" && peer_.is_unix && peer_.uid == static_cast<int>(getuid())) {
-      console_login();
-      return;
-    }
-  } else if (!config_->find_database(database_)) {
-    refuse(metrics::Refusal::kUnknownDatabase, ss::kInvalidCatalogName,
-           "no such database: " + database_);
-    return;
-  } else if (context_.pools.disabled(database_)) {
-    refuse(metrics::Refusal::kDatabaseDisabled, ss::kObjectNotInPrerequisiteState,
-           "database \"" + database_ + "\" does not allow connections (DISABLE)");
+  // PgBouncer's rule: user "pgbouncer" over the unix socket from the pooler's own uid needs no
+  // password.
+  if (console_requested_ && user_ == "pgbouncer" && peer_.is_unix &&
+      peer_.uid == static_cast<int>(getuid())) {
+    console_login();
     return;
   }
+  // Whether the database exists is told only after authentication, so the answer cannot be
+  // used to probe for names.
   authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
                                                    config_->find_secret(user_),
-                                                   settings.scram_iterations);
+                                                   settings.scram_iterations,
+                                                   context_.clients.mock_seed());
   state_ = ClientState::kAuth;
+  if (authenticator_->refused_without_password()) {
+    auth_failed("user not found in auth_file");
+    return;
+  }
   if (!authenticator_->needs_password()) {
-    if (console_requested_) {
-      console_login();
-    } else {
-      authenticated();
-    }
+    password_accepted();
     return;
   }
   stream_->write(authenticator_->start());
+}
+
+void ClientConnection::auth_failed(const std::string& detail) {
+  spdlog::info("{} {}: {}", prefix(), authenticator_->failure_message(), detail);
+  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword, authenticator_->failure_message());
+}
+
+void ClientConnection::password_accepted(std::string out) {
+  if (console_requested_) {
+    console_login(std::move(out));
+  } else {
+    authenticated(std::move(out));
+  }
 }
 
 void ClientConnection::handle_auth_bytes() {
@@ -195,6 +218,11 @@ void ClientConnection::handle_auth_bytes() {
       return;
     }
     if (!frame.complete()) return;
+    if (frame.type == 'X') {
+      // Gave up before answering (node's pg sends Terminate right after the startup packet).
+      close("client close request");
+      return;
+    }
     if (frame.type != 'p') {
       fail(ss::kProtocolViolation, "expected a password message");
       return;
@@ -203,18 +231,13 @@ void ClientConnection::handle_auth_bytes() {
     auto outcome = authenticator_->handle(frame.body, reply);
     buffer_.erase(0, frame.size);
     if (outcome == Authenticator::Outcome::kFailed) {
-      spdlog::info("{} password authentication failed: {}", prefix(),
-                   authenticator_->failure_detail());
-      refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword,
-             "password authentication failed for user \"" + user_ + "\"");
+      auth_failed(authenticator_->failure_detail());
       return;
     }
     if (outcome != Authenticator::Outcome::kOk) {
       stream_->write(reply);
-    } else if (console_requested_) {
-      console_login(std::move(reply));
     } else {
-      authenticated(std::move(reply));
+      password_accepted(std::move(reply));
     }
   }
 }
@@ -227,9 +250,13 @@ void ClientConnection::authenticated(std::string out) {
 
   auto found = config_->find_database(database_);
   if (!found) {
-    // A reload removed it while this client was logging in.
     refuse(metrics::Refusal::kUnknownDatabase, ss::kInvalidCatalogName,
            "no such database: " + database_);
+    return;
+  }
+  if (context_.pools.disabled(database_)) {
+    refuse(metrics::Refusal::kDatabaseDisabled, ss::kObjectNotInPrerequisiteState,
+           "database \"" + database_ + "\" is disabled");
     return;
   }
   const config::DatabaseEntry& database = *found;
@@ -637,6 +664,7 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
       return;
     case ClientState::kLoginWait:
     case ClientState::kWaiting:
+    case ClientState::kCancelRequest:  // its cancel's own timeout ends it
     case ClientState::kClosed:
       return;
   }
@@ -660,12 +688,22 @@ void ClientConnection::on_wait_failed(const std::string& sqlstate, const std::st
   fail(sqlstate.c_str(), message);
 }
 
-void ClientConnection::cancel_current_query() {
-  if (server_) server_->cancel_running_query();
+bool ClientConnection::cancel_current_query(std::function<void()> on_done) {
+  // Its own request, running now: anything else would cancel a query that is not its own.
+  bool running = state_ == ClientState::kActive && server_ && server_->busy() &&
+                 server_->state() == backend::ServerState::kActive;
+  if (!running) return false;
+  server_->send_cancel(std::move(on_done));
+  return true;
 }
 
 void ClientConnection::on_disconnect(int status) {
-  close(status == UV_EOF ? "client close request"
+  // A probe that connects and leaves without a byte is not worth a line, as in PgBouncer.
+  if (state_ == ClientState::kStartup && buffer_.empty() && status == UV_EOF) {
+    close({});
+    return;
+  }
+  close(status == UV_EOF ? "client unexpected eof"
                          : std::string("client connection failed: ") + uv_strerror(status));
 }
 
@@ -695,20 +733,27 @@ void ClientConnection::fail(const char* sqlstate, const std::string& message) {
 
 void ClientConnection::close(const std::string& reason) {
   if (state_ == ClientState::kClosed) return;
-  bool logged_in = greeted_;
   state_ = ClientState::kClosed;
   if (pool_ != nullptr) pool_->cancel_wait(*this);
   if (server_) {
-    // A server mid-transaction or mid-statement must not serve anyone else: discard it then.
     server_->detach();
-    if (server_->clean() && scanner_.at_boundary() && !unsynced_) {
+    bool whole_messages = scanner_.at_boundary() && !unsynced_;
+    if (server_->clean() && whole_messages) {
       server_.release();
+    } else if (whole_messages && server_->state() == backend::ServerState::kActive) {
+      // Gone mid-request or mid-transaction: stop what it left running on PostgreSQL, roll
+      // back, and reuse the server (closed if not idle again within cancel_wait_timeout).
+      if (server_->busy()) ++context_.pools.events().requests_abandoned;
+      server_->abandon_request();
+      server_.salvage();
     } else {
+      // Half a message, or an extended-protocol batch without Sync that a Sync would commit:
+      // only closing the connection makes PostgreSQL roll back.
       server_.discard();
     }
   }
   stream_->close_after_flush();
-  if (logged_in && config_->settings.log_disconnections) {
+  if (!reason.empty() && config_->settings.log_disconnections) {
     auto age = util::duration_to_seconds(context_.clock.now() - connected_at_);
     spdlog::info("{} closing because: {} (age={:.0f}s)", prefix(), reason, age);
   }

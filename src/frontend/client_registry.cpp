@@ -35,23 +35,30 @@ void ClientRegistry::register_cancel_key(ClientConnection& client, std::int32_t&
   by_cancel_pid_[pid] = &client;
 }
 
-void ClientRegistry::cancel(std::int32_t pid, std::int32_t key) {
+const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
+                                   std::function<void()> on_done) {
   auto it = by_cancel_pid_.find(pid);
   if (it == by_cancel_pid_.end()) {
-    spdlog::debug("cancel request for unknown key ignored");
     ++context_.pools.events().cancels_unmatched;
-    return;
+    return "failed cancel request";
   }
   std::int32_t expected = it->second->cancel_key();
   if (!util::constant_time_equal({reinterpret_cast<const char*>(&key), sizeof key},
                                  {reinterpret_cast<const char*>(&expected), sizeof expected})) {
-    spdlog::debug("cancel request with a wrong key ignored");
     ++context_.pools.events().cancels_unmatched;
-    return;
+    return "failed cancel request";
+  }
+  if (it->second->console_client()) {
+    ++context_.pools.events().cancels_idle;
+    return "cancel request for console client";
+  }
+  if (!it->second->cancel_current_query(std::move(on_done))) {
+    ++context_.pools.events().cancels_idle;
+    return "cancel request for idle client";
   }
   spdlog::debug("C-{:#x} cancel request forwarded", it->second->id());
   ++context_.pools.events().cancels_forwarded;
-  it->second->cancel_current_query();
+  return nullptr;
 }
 
 void ClientRegistry::tick() {

@@ -182,7 +182,13 @@ std::string render_text(const Sample& sample, bool ready) {
                                   static_cast<double>(e.cancels_forwarded)));
   cancels.metric.push_back(metric({{"result", "unmatched"}}, T::Counter,
                                   static_cast<double>(e.cancels_unmatched)));
+  cancels.metric.push_back(metric({{"result", "not_running"}}, T::Counter,
+                                  static_cast<double>(e.cancels_idle)));
   families.push_back(std::move(cancels));
+  families.push_back(single("pooler_abandoned_requests_cancelled_total",
+                            "Requests still running when their client disconnected, cancelled "
+                            "on PostgreSQL by the pooler, which kept the server.",
+                            T::Counter, static_cast<double>(e.requests_abandoned)));
   MetricFamily errors{"pooler_client_errors_total",
                       "ErrorResponses the pooler sent to clients, by SQLSTATE class.", T::Counter,
                       {}};

@@ -15,6 +15,43 @@ using metrics::ServerClose;
 
 namespace {
 
+// PgBouncer's words for each cause, as its log lines say "closing because: <reason>".
+const char* close_reason(ServerClose cause) {
+  switch (cause) {
+    case ServerClose::kIdleTimeout:
+      return "server idle timeout";
+    case ServerClose::kLifetime:
+      return "server lifetime over";
+    case ServerClose::kPaused:
+      return "pause mode";
+    case ServerClose::kReconnect:
+      return "database configuration changed";
+    case ServerClose::kSurplus:
+      return "too many servers in the pool";
+    case ServerClose::kCheckFailed:
+      return "test query failed";
+    case ServerClose::kResetFailed:
+      return "reset query failed";
+    case ServerClose::kEvicted:
+      return "evicted";
+    case ServerClose::kClientGone:
+      return "client disconnect while server was not ready";
+    case ServerClose::kCancelWaitTimeout:
+      return "cancel_wait_timeout";
+    case ServerClose::kConnectTimeout:
+      return "connect timeout";
+    case ServerClose::kLoginFailed:
+      return "connect failed";
+    case ServerClose::kServerGone:
+      return "server conn crashed?";
+    case ServerClose::kShutdown:
+      return "pooler is shutting down";
+    case ServerClose::kCount:
+      break;
+  }
+  return "closed";
+}
+
 void give_back(Pool*& pool, ServerConnection*& server, Pool::Disposition disposition) {
   if (server != nullptr) {
     std::exchange(pool, nullptr)->release(*std::exchange(server, nullptr), disposition);
@@ -72,8 +109,17 @@ PoolCounts Pool::counts() const {
       case ServerState::kInternal:
         ++c.resetting;
         break;
+      case ServerState::kBeingCanceled:
+        ++c.being_canceled;
+        break;
       case ServerState::kClosed:
         break;
+    }
+    if (server->cancels_in_flight()) {
+      backend::CancelCounts cancels = server->cancel_counts();
+      c.cancel_requests_waiting += cancels.requests_waiting;
+      c.cancel_requests_active += cancels.requests_active;
+      c.cancel_connections += cancels.connections;
     }
   }
   c.waiting = static_cast<int>(waiters_.size());
@@ -87,8 +133,12 @@ util::Duration Pool::longest_wait() const {
 
 std::optional<protocol::ErrorFields> Pool::refusal() const {
   if (!last_login_error_ || context_.clock.now() >= login_retry_after_) return std::nullopt;
-  if (!servers_.empty()) return std::nullopt;
-  return last_login_error_;
+  // Only servers still logging in are there: nothing can serve the client before the retry.
+  auto c = counts();
+  if (c.total() != c.opening) return std::nullopt;
+  return protocol::ErrorFields{"FATAL", login_error_sqlstate(),
+                               "server login has been failing, try again later "
+                               "(server_login_retry)"};
 }
 
 ServerLease Pool::acquire(Waiter& waiter) {
@@ -116,7 +166,7 @@ void Pool::check_then_serve(ServerConnection& server) {
     if (ok) {
       on_server_ready(server);
     } else {
-      close_server(server, ServerClose::kCheckFailed, "server check query failed");
+      close_server(server, ServerClose::kCheckFailed);
     }
   });
 }
@@ -150,9 +200,7 @@ bool Pool::close_one_idle() {
   if (idle_.empty()) return false;
   // idle_ is a stack: the bottom is the server idle the longest.
   ServerConnection* server = idle_.front();
-  close_server(*server, ServerClose::kEvicted,
-               "evicted: another pool needs the connection (max_db_connections or "
-               "max_user_connections)");
+  close_server(*server, ServerClose::kEvicted);
   return true;
 }
 
@@ -164,14 +212,17 @@ void Pool::open_server() {
   servers_.emplace(raw, std::move(server));
   database_budget_.take();
   user_budget_.take();
-  spdlog::debug("S-{:#x} {}/{} new connection to server", raw->id(), key_.database, key_.user);
+  if (static_cast<int>(servers_.size()) > settings_.pool_size) {
+    spdlog::warn("S-{:#x}: {}/{} taking connection from reserve_pool", raw->id(), key_.database,
+                 key_.user);
+  }
   raw->connect();
 }
 
 void Pool::release(ServerConnection& server, Disposition disposition) {
   server.detach();
   if (server.state() == ServerState::kClosed || disposition == Disposition::kClose) {
-    close_server(server, ServerClose::kClientGone, "client close request");
+    close_server(server, ServerClose::kClientGone);
     return;
   }
   if (disposition == Disposition::kSalvage) {
@@ -179,8 +230,7 @@ void Pool::release(ServerConnection& server, Disposition disposition) {
     return;
   }
   if (!server.clean()) {
-    close_server(server, ServerClose::kClientGone,
-                 "client released a server that is not idle");
+    close_server(server, ServerClose::kClientGone, "unclean server");
     return;
   }
   reuse(server);
@@ -209,17 +259,17 @@ void Pool::set_paused(bool paused) {
   paused_ = paused;
   if (paused_) {
     // Pausing is for maintenance on PostgreSQL: let go of every connection not in use.
-    while (!idle_.empty()) close_server(*idle_.back(), ServerClose::kPaused, "pause mode");
+    while (!idle_.empty()) close_server(*idle_.back(), ServerClose::kPaused);
   } else {
     serve_waiters();
   }
 }
 
 void Pool::reconnect() {
+  // What the pool remembers of its last login was about the servers it is dropping.
+  last_login_error_.reset();
   for (auto& [ptr, server] : servers_) server->mark_close_needed();
-  while (!idle_.empty()) {
-    close_server(*idle_.back(), ServerClose::kReconnect, "reconnect requested");
-  }
+  while (!idle_.empty()) close_server(*idle_.back(), ServerClose::kReconnect);
   serve_waiters();
 }
 
@@ -242,27 +292,32 @@ void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& targe
   if (moved) {
     spdlog::info("{}/{}: server target changed, reconnecting at release", key_.database,
                  key_.user);
-    last_login_error_.reset();
     reconnect();
   }
   serve_waiters();  // a bigger pool serves its queue now
 }
 
-std::optional<Pool::Retirement> Pool::retirement(const ServerConnection& server) const {
-  if (paused_) return Retirement{ServerClose::kPaused, "pause mode"};
-  if (server.close_needed()) return Retirement{ServerClose::kReconnect, "reconnect requested"};
-  if (expired(server)) return Retirement{ServerClose::kLifetime, "server lifetime over"};
+std::optional<ServerClose> Pool::retirement(const ServerConnection& server) const {
+  if (paused_) return ServerClose::kPaused;
+  if (server.close_needed()) return ServerClose::kReconnect;
+  if (expired(server)) return ServerClose::kLifetime;
   return std::nullopt;
 }
 
 void Pool::reuse(ServerConnection& server) {
+  if (server.cancels_in_flight()) {
+    // PostgreSQL may not have signalled the backend yet: a cancel landing after the next
+    // client's query started would stop that query. Wait for on_server_cancels_done.
+    server.set_state(ServerState::kBeingCanceled);
+    return;
+  }
   if (auto retire = retirement(server)) {
-    close_server(server, retire->cause, retire->reason);
+    close_server(server, *retire);
     return;
   }
   // Closed servers leave servers_ at once, so its size is the open count; no walk per release.
   if (static_cast<int>(servers_.size()) > settings_.pool_size && waiters_.empty()) {
-    close_server(server, ServerClose::kSurplus, "reserve server no longer needed");
+    close_server(server, ServerClose::kSurplus);
     return;
   }
   bool reset = settings_.mode == config::PoolMode::kSession || settings_.reset_query_always;
@@ -271,7 +326,7 @@ void Pool::reuse(ServerConnection& server) {
       if (ok) {
         on_server_ready(server);
       } else {
-        close_server(server, ServerClose::kResetFailed, "reset query failed");
+        close_server(server, ServerClose::kResetFailed);
       }
     });
     return;
@@ -283,7 +338,7 @@ void Pool::on_server_ready(ServerConnection& server) {
   if (!welcome_) welcome_ = server.parameters();
   last_login_error_.reset();
   if (auto retire = retirement(server)) {
-    close_server(server, retire->cause, retire->reason);
+    close_server(server, *retire);
     return;
   }
   if (auto entry = waiters_.pop()) {
@@ -301,24 +356,38 @@ void Pool::make_idle(ServerConnection& server) {
 }
 
 void Pool::on_server_login_failed(ServerConnection& server, const protocol::ErrorFields& error,
-                                  bool refused) {
-  spdlog::warn("S-{:#x} {}/{} server login failed: {}", server.id(), key_.database, key_.user,
-               error.message);
+                                  backend::LoginFailure why) {
+  // PgBouncer's close reason: the server's own message when it refused, else "connect failed".
+  login_failed(server, error, why,
+               why == backend::LoginFailure::kRefused ? error.message.c_str()
+                                                      : close_reason(ServerClose::kLoginFailed));
+}
+
+void Pool::login_failed(ServerConnection& server, const protocol::ErrorFields& error,
+                        backend::LoginFailure why, const char* close_text) {
+  spdlog::warn("{} server login failed: {}", server.log_prefix(), error.message);
+  log_close(server, close_text);
   last_login_error_ = error;
   login_retry_after_ = context_.clock.now() + settings_.server_login_retry;
   ++stats_.server_login_failures;
   context_.events.count(ServerClose::kLoginFailed);
   drop(server);
-  if (!refused) {
-    // Unreachable: the waiting clients stay queued for the retry after server_login_retry, and
-    // get this error if their query_wait_timeout comes first.
+  if (why == backend::LoginFailure::kWrongPasswordType) {
+    // No later attempt can do better with the secret the pooler holds: say so now.
+    fail_waiters(protocol::sqlstate::kConnectionFailure, error.message);
     return;
   }
-  // PostgreSQL said no (bad password, no such database): waiting would only meet the same
-  // answer, so every waiting client gets the server's own error now.
-  while (auto entry = waiters_.pop()) {
-    entry->waiter->on_wait_failed(login_error_sqlstate(), error.message);
+  if (!welcome_) {
+    // Nobody has been greeted yet: the clients logging in hear the reason now, as they would
+    // from PostgreSQL itself.
+    fail_waiters(login_error_sqlstate(), error.message);
   }
+  // Once the pool has logged in before (PostgreSQL restarting, say), the queued clients stay
+  // queued: a retry after server_login_retry may serve them before their own timeout ends.
+}
+
+void Pool::fail_waiters(const std::string& sqlstate, const std::string& message) {
+  while (auto entry = waiters_.pop()) entry->waiter->on_wait_failed(sqlstate, message);
 }
 
 std::string Pool::login_error_sqlstate() const {
@@ -329,14 +398,17 @@ std::string Pool::login_error_sqlstate() const {
 
 void Pool::on_server_closed(ServerConnection& server, const std::string& reason) {
   context_.events.count(ServerClose::kServerGone);
-  spdlog::info("S-{:#x} {}/{} closing because: {}", server.id(), key_.database, key_.user, reason);
+  log_close(server, reason);
   drop(server);
+}
+
+void Pool::on_server_cancels_done(ServerConnection& server) {
+  if (server.state() == ServerState::kBeingCanceled) reuse(server);
 }
 
 void Pool::close_server(ServerConnection& server, ServerClose cause, const char* reason) {
   context_.events.count(cause);
-  spdlog::debug("S-{:#x} {}/{} closing because: {}", server.id(), key_.database, key_.user,
-                reason);
+  log_close(server, reason != nullptr ? reason : close_reason(cause));
   server.close();
   drop(server);
 }
@@ -353,6 +425,13 @@ void Pool::drop(ServerConnection& server) {
   serve_waiters();
 }
 
+void Pool::log_close(const ServerConnection& server, std::string_view reason) const {
+  if (!settings_.log_disconnections) return;
+  auto age = util::duration_to_seconds(context_.clock.now() - server.connected_at());
+  spdlog::info("{} closing because: {} (age={:.0f}s)", server.log_prefix(), reason,
+               age);
+}
+
 bool Pool::expired(const ServerConnection& server) const {
   return settings_.server_lifetime > util::Duration{} &&
          context_.clock.now() - server.connected_at() >= settings_.server_lifetime;
@@ -363,27 +442,44 @@ void Pool::enforce_query_timeout(ServerConnection& server) {
   context_.events.count(metrics::Timeout::kQueryTimeout);
   spdlog::warn("S-{:#x} {}/{} query_timeout: cancelling the running query", server.id(),
                key_.database, key_.user);
-  server.cancel_running_query();
+  server.send_cancel();
   if (backend::ServerPeer* peer = server.peer()) peer->on_query_timeout();
+}
+
+void Pool::expire_waiters(util::TimePoint now) {
+  // Both clocks run from when the client queued, so the front of the queue expires first.
+  // query_timeout counts waiting as part of the query, as PgBouncer does.
+  auto positive = [](util::Duration d) { return d > util::Duration{}; };
+  util::Duration query_limit = settings_.query_timeout;
+  util::Duration wait_limit = settings_.query_wait_timeout;
+  if (!positive(query_limit) && !positive(wait_limit)) return;
+  util::Duration first = !positive(query_limit)  ? wait_limit
+                         : !positive(wait_limit) ? query_limit
+                                                 : std::min(query_limit, wait_limit);
+  while (const auto* front = waiters_.front()) {
+    util::Duration waited = now - front->since;
+    if (waited < first) break;
+    auto entry = waiters_.pop();
+    if (positive(query_limit) && waited >= query_limit) {
+      context_.events.count(metrics::Timeout::kQueryTimeout);
+      entry->waiter->on_wait_failed(protocol::sqlstate::kQueryCanceled, "query_timeout");
+      continue;
+    }
+    ++stats_.query_wait_timeouts;
+    context_.events.count(metrics::Timeout::kQueryWaitTimeout);
+    if (last_login_error_) {
+      // Still no server because PostgreSQL cannot be reached: that is the real reason.
+      entry->waiter->on_wait_failed(login_error_sqlstate(), last_login_error_->message);
+    } else {
+      entry->waiter->on_wait_failed(protocol::sqlstate::kProtocolViolation,
+                                    "query_wait_timeout");
+    }
+  }
 }
 
 void Pool::tick() {
   auto now = context_.clock.now();
-  if (settings_.query_wait_timeout > util::Duration{}) {
-    while (const auto* front = waiters_.front()) {
-      if (now - front->since < settings_.query_wait_timeout) break;
-      auto entry = waiters_.pop();
-      ++stats_.query_wait_timeouts;
-      context_.events.count(metrics::Timeout::kQueryWaitTimeout);
-      if (last_login_error_) {
-        // Still no server because PostgreSQL cannot be reached: that is the real reason.
-        entry->waiter->on_wait_failed(login_error_sqlstate(), last_login_error_->message);
-      } else {
-        entry->waiter->on_wait_failed(protocol::sqlstate::kProtocolViolation,
-                                      "query_wait_timeout");
-      }
-    }
-  }
+  expire_waiters(now);
   auto positive = [](util::Duration d) { return d > util::Duration{}; };
   std::vector<ServerConnection*> timed_out;
   struct Closing {
@@ -402,18 +498,18 @@ void Pool::tick() {
         if (positive(settings_.server_connect_timeout) &&
             in_state >= settings_.server_connect_timeout) {
           to_close.push_back({ptr, ServerClose::kConnectTimeout,
-                              metrics::Timeout::kServerConnectTimeout, "server_connect_timeout"});
+                              metrics::Timeout::kServerConnectTimeout, nullptr});
         }
         break;
       case ServerState::kIdle:
         if (total > settings_.min_pool_size && expired(*server)) {
-          to_close.push_back({ptr, ServerClose::kLifetime, metrics::Timeout::kServerLifetime,
-                              "server lifetime over"});
+          to_close.push_back(
+              {ptr, ServerClose::kLifetime, metrics::Timeout::kServerLifetime, nullptr});
           --total;
         } else if (total > settings_.min_pool_size && positive(settings_.server_idle_timeout) &&
                    in_state >= settings_.server_idle_timeout) {
-          to_close.push_back({ptr, ServerClose::kIdleTimeout,
-                              metrics::Timeout::kServerIdleTimeout, "server idle timeout"});
+          to_close.push_back(
+              {ptr, ServerClose::kIdleTimeout, metrics::Timeout::kServerIdleTimeout, nullptr});
           --total;
         }
         break;
@@ -424,11 +520,11 @@ void Pool::tick() {
         }
         break;
       case ServerState::kInternal:
+      case ServerState::kBeingCanceled:
         if (positive(settings_.cancel_wait_timeout) &&
             in_state >= settings_.cancel_wait_timeout) {
           to_close.push_back({ptr, ServerClose::kCancelWaitTimeout,
-                              metrics::Timeout::kCancelWaitTimeout,
-                              "server did not answer in time (cancel_wait_timeout)"});
+                              metrics::Timeout::kCancelWaitTimeout, nullptr});
         }
         break;
       case ServerState::kClosed:
@@ -436,15 +532,19 @@ void Pool::tick() {
     }
   }
   for (ServerConnection* server : timed_out) enforce_query_timeout(*server);
+  if (positive(settings_.cancel_wait_timeout)) {
+    // Never calls back into the pool, so the walk may go over servers_ itself.
+    for (auto& [ptr, server] : servers_) server->expire_cancels(now, settings_.cancel_wait_timeout);
+  }
   for (auto [server, cause, timeout, reason] : to_close) {
     if (servers_.count(server) == 0) continue;
     context_.events.count(timeout);
     if (server->state() == ServerState::kConnecting || server->state() == ServerState::kLogin) {
       server->close();
-      on_server_login_failed(*server,
-                             {"FATAL", protocol::sqlstate::kConnectionFailure,
-                              "pooler cannot connect to server: " + std::string(reason)},
-                             false);
+      login_failed(*server,
+                   {"FATAL", protocol::sqlstate::kConnectionFailure,
+                    "pooler cannot connect to server: server_connect_timeout"},
+                   backend::LoginFailure::kUnreachable, close_reason(cause));
     } else {
       close_server(*server, cause, reason);
     }

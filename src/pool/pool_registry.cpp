@@ -58,6 +58,8 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
     p.reserve_pool_size = *user_entry->reserve_pool_size;
   }
   p.reserve_pool_timeout = util::seconds_to_duration(s.reserve_pool_timeout);
+  p.log_connections = s.log_connections;
+  p.log_disconnections = s.log_disconnections;
   return p;
 }
 
@@ -66,6 +68,9 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
   auto key = std::make_pair(database.name, user);
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
+  if (config.databases.count(database.name) == 0 && auto_databases_.insert(database.name).second) {
+    spdlog::info("registered new auto-database: db={}", database.name);
+  }
 
   auto& db_budget = database_budgets_[database.name];
   db_budget.set_limit(db_limit(config, database));

@@ -14,12 +14,14 @@ backend::ServerTarget server_target(const config::Config& config,
                                     const config::DatabaseEntry& database,
                                     const std::string& server_user) {
   backend::ServerTarget target;
+  target.database = database.name;
   target.host = database.host;
   target.port = database.port;
   target.dbname = database.dbname;
   target.user = server_user;
   target.tcp = tcp_options(config.settings);
   target.max_packet_size = static_cast<std::size_t>(config.settings.max_packet_size);
+  target.log_connections = config.settings.log_connections;
   if (!database.password.empty()) {
     target.secret = database.password;
   } else if (const auto* secret = config.find_secret(server_user)) {

@@ -156,6 +156,12 @@ void append_terminate(std::string& out) {
   finish_message(out, at);
 }
 
+void append_copy_fail(std::string& out, std::string_view reason) {
+  auto at = begin_message(out, 'f');
+  util::ByteWriter(out).cstring(reason);
+  finish_message(out, at);
+}
+
 void append_cancel_request(std::string& out, std::int32_t pid, std::int32_t key) {
   util::ByteWriter w(out);
   w.i32(16);

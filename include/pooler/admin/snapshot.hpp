@@ -28,7 +28,11 @@ struct PoolView {
   std::string user;
   int cl_active = 0;
   int cl_waiting = 0;
+  int cl_active_cancel_req = 0;
+  int cl_waiting_cancel_req = 0;
   int sv_active = 0;
+  int sv_active_cancel = 0;
+  int sv_being_canceled = 0;
   int sv_idle = 0;
   int sv_used = 0;
   int sv_tested = 0;

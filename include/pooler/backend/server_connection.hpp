@@ -11,6 +11,7 @@
 #include <string>
 
 #include "pooler/backend/parameter_set.hpp"
+#include "pooler/backend/server_cancel.hpp"
 #include "pooler/net/connector.hpp"
 #include "pooler/net/stream.hpp"
 #include "pooler/metrics/pool_stats.hpp"
@@ -24,6 +25,7 @@ namespace pooler::backend {
 
 // Where and as whom to log in.
 struct ServerTarget {
+  std::string database;  // the name clients ask for ([databases] entry), for log lines
   std::string host;
   int port = 5432;
   std::string dbname;
@@ -34,6 +36,7 @@ struct ServerTarget {
   std::vector<std::pair<std::string, std::string>> startup_parameters;  // beyond user/database
   net::TcpOptions tcp;
   std::size_t max_packet_size = 2147483647;
+  bool log_connections = true;  // log each new connection with its local address
 };
 
 inline constexpr std::size_t kReadyForQuerySize = 6;
@@ -44,7 +47,15 @@ enum class ServerState {
   kIdle,        // in the pool, free
   kActive,      // leased to a client
   kInternal,    // running the pooler's own statement (reset)
+  kBeingCanceled,  // would be idle, but a cancel sent for it has not reached PostgreSQL yet
   kClosed,
+};
+
+// Why a server login failed.
+enum class LoginFailure {
+  kUnreachable,        // no connection, or the login did not finish
+  kRefused,            // PostgreSQL answered with an error (starting up, bad password, ...)
+  kWrongPasswordType,  // the pooler holds no secret that answers the method PostgreSQL asked
 };
 
 // The pool's side: told when the server is ready for use or gone.
@@ -52,12 +63,19 @@ class ServerOwner {
  public:
   virtual ~ServerOwner() = default;
   virtual void on_server_ready(class ServerConnection& server) = 0;
-  // `refused` is true when PostgreSQL itself answered with an error (bad password, no such
-  // database), false when it could not be reached or the login did not finish.
   virtual void on_server_login_failed(ServerConnection& server, const protocol::ErrorFields& error,
-                                      bool refused) = 0;
+                                      LoginFailure why) = 0;
   // The server closed or failed; the owner drops it. Called after the peer was told.
   virtual void on_server_closed(ServerConnection& server, const std::string& reason) = 0;
+  // The last cancel in flight for it has finished: it may now serve another client.
+  virtual void on_server_cancels_done(ServerConnection& server) = 0;
+};
+
+// The cancels in flight for one server, as SHOW POOLS counts them.
+struct CancelCounts {
+  int requests_waiting = 0;  // a client's cancel, not yet sent to PostgreSQL
+  int requests_active = 0;   // a client's cancel, sent, PostgreSQL not done with it
+  int connections = 0;       // every cancel connection open, whoever asked
 };
 
 // The leasing client's side: bytes to forward and transaction boundaries.
@@ -103,8 +121,17 @@ class ServerConnection final : public net::StreamHandler {
   // `done(ok)` once it is idle again and has sat idle for a moment; ok is false if it ended
   // inside a transaction or failed.
   void drain(std::function<void(bool ok)> done);
-  // Sends a CancelRequest for whatever this server is running, on a separate connection.
-  void cancel_running_query();
+  // Sends a CancelRequest for whatever this server is running, on a connection of its own.
+  // `on_done`, if given, runs once PostgreSQL has dealt with it (a client's CancelRequest
+  // connection is closed then, as PostgreSQL closes it).
+  void send_cancel(std::function<void()> on_done = nullptr);
+  // Its client went away mid-request: make PostgreSQL end the request as soon as it can (a
+  // CopyFail for a COPY FROM STDIN, which a cancel would not interrupt; a cancel otherwise).
+  void abandon_request();
+  bool cancels_in_flight() const { return !cancels_.empty(); }
+  CancelCounts cancel_counts() const;
+  // Gives up on cancels PostgreSQL has not finished within `limit`.
+  void expire_cancels(util::TimePoint now, util::Duration limit);
   // True when nothing is owed and the last ReadyForQuery said idle: safe to hand to another.
   bool clean() const { return ready_owed_ == 0 && last_status_ == 'I' && scanner_.at_boundary(); }
   // A request is in flight: since when (for query_timeout).
@@ -134,6 +161,8 @@ class ServerConnection final : public net::StreamHandler {
   std::int32_t backend_pid() const { return backend_pid_; }
   std::int32_t backend_key() const { return backend_key_; }
   const ServerTarget& target() const { return target_; }
+  // "S-0x..: <database>/<user>@<host>:<port>", PgBouncer's prefix for a server's log lines.
+  std::string log_prefix() const;
 
   // net::StreamHandler
   void on_read(util::Bytes data) override;
@@ -147,12 +176,16 @@ class ServerConnection final : public net::StreamHandler {
   bool handle_auth_request(util::Bytes body);
   void handle_forwarding_bytes(util::Bytes data);
   void handle_internal_bytes(util::Bytes data);
-  void login_failed(protocol::ErrorFields error, bool refused = false);
+  void login_failed(protocol::ErrorFields error, LoginFailure why = LoginFailure::kUnreachable);
+  // PostgreSQL asked for `method` and the pooler has no secret of that kind for the user.
+  void wrong_password_type(const char* method);
   void note_ready(char status);
   void count_ready(char status);
   void start_swallowing(std::function<void(bool)> done);
   void lost(const std::string& reason);
   void write(const std::string& bytes);
+  void cancel_finished(ServerCancel& cancel);
+  void release_cancel_requesters();
 
   net::Loop& loop_;
   const util::Clock& clock_;
@@ -164,7 +197,7 @@ class ServerConnection final : public net::StreamHandler {
   util::TimePoint connected_at_;
   std::chrono::system_clock::time_point connected_wall_ = std::chrono::system_clock::now();
   std::unique_ptr<net::PendingConnect> pending_connect_;
-  std::unique_ptr<net::PendingConnect> cancel_connect_;
+  std::vector<std::unique_ptr<ServerCancel>> cancels_;
   std::unique_ptr<net::Stream> stream_;
   std::string login_buffer_;
   std::unique_ptr<protocol::ScramClientSession> scram_;
@@ -175,6 +208,7 @@ class ServerConnection final : public net::StreamHandler {
   protocol::MessageScanner scanner_;
   int ready_owed_ = 0;
   char last_status_ = 'I';
+  bool copy_in_ = false;  // a COPY FROM STDIN waits for the client's data
   util::TimePoint busy_since_;
   util::TimePoint query_started_;  // the client request now running, for stats
   util::TimePoint xact_started_;

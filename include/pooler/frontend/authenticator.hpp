@@ -19,13 +19,20 @@ class Authenticator {
   enum class Outcome { kContinue, kOk, kFailed };
 
   // `secret` is nullptr for a user missing from auth_file: the exchange still runs (so a
-  // client cannot tell a missing user from a wrong password) and then fails.
+  // client cannot tell a missing user from a wrong password) and then fails. `mock_seed`, a
+  // process-wide random string, makes the salt shown for a missing user the same on every
+  // attempt, as for a real one (PostgreSQL's mock authentication); empty: a random salt.
   Authenticator(config::AuthType type, std::string user, const config::UserSecret* secret,
-                int scram_iterations);
+                int scram_iterations, std::string_view mock_seed = {});
 
   // The first message to send: an authentication request, or empty when no password is needed.
   std::string start();
   bool needs_password() const { return method_ != Method::kNone; }
+  // auth_type = trust for a user missing from auth_file: refused without an exchange, as in
+  // PgBouncer (only auth_type = any admits every name).
+  bool refused_without_password() const { return method_ == Method::kNone && mock_; }
+  // What the client is told when the login fails, in PgBouncer's words for the method.
+  const char* failure_message() const;
   // Handles one PasswordMessage-family ('p') body; `reply` receives what to send back.
   Outcome handle(util::Bytes body, std::string& reply);
   // Why the last kFailed happened, for the log (never contains a secret).
@@ -42,6 +49,7 @@ class Authenticator {
 
   std::string user_;
   std::optional<config::UserSecret> secret_;
+  bool mock_ = false;  // no real secret: every answer fails
   Method method_ = Method::kNone;
   int scram_iterations_;
   protocol::Md5Salt md5_salt_{};

@@ -28,6 +28,7 @@ enum class ClientState {
   kWaiting,    // has work queued, waiting for a server
   kActive,     // holds a server
   kConsole,    // logged in to the admin console
+  kCancelRequest,  // sent a CancelRequest: open until PostgreSQL has dealt with it
   kClosed,
 };
 
@@ -41,8 +42,9 @@ class ClientConnection final : public net::StreamHandler,
   void start();
   // Refuses the client: FATAL ErrorResponse, close after flush, one log line.
   void fail(const char* sqlstate, const std::string& message);
-  // A CancelRequest named this client: forward it to the server it is using, if any.
-  void cancel_current_query();
+  // A CancelRequest named this client: forwarded only while the client's own request runs on
+  // the server it holds. `on_done` runs once PostgreSQL has dealt with it. False if not sent.
+  bool cancel_current_query(std::function<void()> on_done);
   // Ends the client at its next transaction boundary with a FATAL `sqlstate`/`message`: now if
   // it is between transactions, else after the ReadyForQuery that closes its transaction. For
   // removed databases and shutdown drains: no transaction is cut short.
@@ -96,7 +98,11 @@ class ClientConnection final : public net::StreamHandler,
   void idle_timed_out();
   void handle_startup_bytes();
   void handle_startup_message(const protocol::StartupMessage& message);
+  void handle_cancel_request(const protocol::CancelRequest& request);
   void handle_auth_bytes();
+  // The login failed authentication: PgBouncer's message for the method, SQLSTATE 28P01.
+  void auth_failed(const std::string& detail);
+  void password_accepted(std::string out = {});
   // `out` holds what the client is still owed from authentication; the login messages are
   // appended so that one write carries them all.
   void authenticated(std::string out = {});
@@ -149,6 +155,9 @@ class ClientConnection final : public net::StreamHandler,
   std::optional<Finish> finish_;  // set by finish_at_boundary while a transaction is open
   std::int32_t cancel_pid_ = 0;
   std::int32_t cancel_key_ = 0;
+  // Only a CancelRequest connection has one: its cancel's callback holds it weakly, so it
+  // knows whether the connection is still there.
+  std::shared_ptr<void> liveness_;
 };
 
 }  // namespace pooler::frontend

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pooler/frontend/client_connection.hpp"
+#include "pooler/util/secure.hpp"
 
 namespace pooler::frontend {
 
@@ -16,7 +17,10 @@ class ClientRegistry {
   ClientRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard,
                  pool::PoolRegistry& pools,
                  std::function<std::shared_ptr<const config::Config>()> config)
-      : context_{loop, clock, graveyard, pools, *this, std::move(config)} {}
+      : context_{loop, clock, graveyard, pools, *this, std::move(config)},
+        mock_seed_(32, '\0') {
+    util::random_bytes(mock_seed_.data(), mock_seed_.size());
+  }
   ~ClientRegistry();
 
   void accept(std::unique_ptr<net::Stream> stream);
@@ -24,8 +28,12 @@ class ClientRegistry {
   void retire(ClientConnection& client);
   // Issues a cancel key (pid, key) unique among live clients.
   void register_cancel_key(ClientConnection& client, std::int32_t& pid, std::int32_t& key);
-  // A CancelRequest: forwards it if (pid, key) names a live client; ignores it otherwise.
-  void cancel(std::int32_t pid, std::int32_t key);
+  // A CancelRequest: forwards it if (pid, key) names a live client whose request is running;
+  // `on_done` runs once PostgreSQL has dealt with it. Otherwise nothing is sent and the reason
+  // comes back (PgBouncer's words); nullptr when it was forwarded.
+  const char* cancel(std::int32_t pid, std::int32_t key, std::function<void()> on_done);
+  // Random for the process: seeds the mock authentication of users missing from auth_file.
+  const std::string& mock_seed() const { return mock_seed_; }
 
   std::size_t size() const { return clients_.size(); }
   void set_console(ConsolePort& console) { context_.console = &console; }
@@ -58,6 +66,7 @@ class ClientRegistry {
   std::uint64_t next_id_ = 1;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> clients_;
   std::unordered_map<std::int32_t, ClientConnection*> by_cancel_pid_;
+  std::string mock_seed_;
 };
 
 }  // namespace pooler::frontend

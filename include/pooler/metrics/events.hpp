@@ -72,6 +72,9 @@ struct Events {
   CountsBy<ServerClose> server_closes{};
   std::uint64_t cancels_forwarded = 0;
   std::uint64_t cancels_unmatched = 0;
+  std::uint64_t cancels_idle = 0;  // the client named had no request of its own running
+  // Clients gone while their request ran: the pooler cancelled it and kept the server.
+  std::uint64_t requests_abandoned = 0;
   std::map<std::string, std::uint64_t> client_errors;  // by SQLSTATE class ("57", "08", ...)
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;

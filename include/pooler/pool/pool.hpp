@@ -46,6 +46,8 @@ struct PoolSettings {
   int min_pool_size = 0;
   int reserve_pool_size = 0;
   util::Duration reserve_pool_timeout{};
+  bool log_connections = true;     // a line per new server connection
+  bool log_disconnections = true;  // a line per server close, with the reason
 };
 
 // Loop-wide services every pool uses.
@@ -75,8 +77,8 @@ class Pool final : public backend::ServerOwner {
   // on_server_granted or on_wait_failed later, never from inside this call).
   ServerLease acquire(Waiter& waiter);
   void cancel_wait(Waiter& waiter);
-  // The login error to give a client at once while server_login_retry says the server is down
-  // and no server is there to use; nullopt when the client should just wait.
+  // The error to give a client at once while server_login_retry says the server is down and
+  // no server is connected; nullopt when the client should just wait.
   std::optional<protocol::ErrorFields> refusal() const;
 
   enum class Disposition {
@@ -134,11 +136,17 @@ class Pool final : public backend::ServerOwner {
   // backend::ServerOwner
   void on_server_ready(backend::ServerConnection& server) override;
   void on_server_login_failed(backend::ServerConnection& server,
-                              const protocol::ErrorFields& error, bool refused) override;
+                              const protocol::ErrorFields& error,
+                              backend::LoginFailure why) override;
   void on_server_closed(backend::ServerConnection& server, const std::string& reason) override;
+  void on_server_cancels_done(backend::ServerConnection& server) override;
 
  private:
   void open_server();
+  // query_wait_timeout and query_timeout for the clients still queued.
+  void expire_waiters(util::TimePoint now);
+  void login_failed(backend::ServerConnection& server, const protocol::ErrorFields& error,
+                    backend::LoginFailure why, const char* close_text);
   void make_idle(backend::ServerConnection& server);
   void reuse(backend::ServerConnection& server);
   void salvage(backend::ServerConnection& server);
@@ -146,17 +154,17 @@ class Pool final : public backend::ServerOwner {
   int size_limit() const;
   std::string login_error_sqlstate() const;
   void enforce_query_timeout(backend::ServerConnection& server);
+  // Closes and drops the server; `reason` (PgBouncer's words) defaults to the cause's.
   void close_server(backend::ServerConnection& server, metrics::ServerClose cause,
-                    const char* reason);
+                    const char* reason = nullptr);
+  void log_close(const backend::ServerConnection& server, std::string_view reason) const;
+  // Every queued client gets the error.
+  void fail_waiters(const std::string& sqlstate, const std::string& message);
   void drop(backend::ServerConnection& server);
   bool expired(const backend::ServerConnection& server) const;
-  // A server that must not be handed out again: paused pool, RECONNECT, or lifetime over.
-  // Why a released or ready server must not be reused, if it must not.
-  struct Retirement {
-    metrics::ServerClose cause;
-    const char* reason;
-  };
-  std::optional<Retirement> retirement(const backend::ServerConnection& server) const;
+  // Why a released or ready server must not be handed out again (paused pool, RECONNECT or a
+  // changed target, lifetime over), if it must not.
+  std::optional<metrics::ServerClose> retirement(const backend::ServerConnection& server) const;
 
   PoolContext& context_;
   PoolKey key_;

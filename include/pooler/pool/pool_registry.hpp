@@ -84,6 +84,7 @@ class PoolRegistry {
   bool paused_all_ = false;
   std::set<std::string> paused_databases_;
   std::set<std::string> disabled_;
+  std::set<std::string> auto_databases_;  // names served through the "*" entry so far
 };
 
 }  // namespace pooler::pool

@@ -11,8 +11,13 @@ struct PoolCounts {
   int active = 0;
   int opening = 0;  // connecting or logging in
   int resetting = 0;
-  int waiting = 0;  // clients queued
-  int total() const { return idle + active + opening + resetting; }
+  int being_canceled = 0;  // done, but a cancel for them is still in flight
+  int waiting = 0;         // clients queued
+  // Cancels in flight for this pool's servers (SHOW POOLS' *_cancel* columns).
+  int cancel_requests_waiting = 0;
+  int cancel_requests_active = 0;
+  int cancel_connections = 0;
+  int total() const { return idle + active + opening + resetting + being_canceled; }
 };
 
 // How many servers to start now so that queued clients will be served: never more than the

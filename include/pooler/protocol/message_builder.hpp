@@ -50,6 +50,8 @@ void append_sasl_initial_response(std::string& out, std::string_view mechanism,
 void append_sasl_response(std::string& out, std::string_view data);
 void append_query(std::string& out, std::string_view sql);
 void append_terminate(std::string& out);
+// Ends a COPY FROM STDIN with an error: what PostgreSQL needs to leave copy-in mode.
+void append_copy_fail(std::string& out, std::string_view reason);
 void append_cancel_request(std::string& out, std::int32_t pid, std::int32_t key);
 
 // A SQL string literal, safe whatever standard_conforming_strings says: E-quoted, with quotes
