@@ -12,6 +12,7 @@ pg_stat_activity counts this pooler's servers and nothing another case (or file)
 import asyncio
 import os
 import pwd
+import re
 import resource
 import shutil
 import signal
@@ -295,6 +296,73 @@ class UnreachablePostgres(Case):
                   file=sys.stderr)
             self.assertGreater(processed, 0)
             self.assertEqual(failed, 0)
+
+
+class RestartedPostgres(Case):
+    def test_queued_clients_are_served_once_postgres_is_back(self):
+        # PgBouncer's rule: once a pool has logged in, a failed login (PostgreSQL shutting down
+        # or starting up) is logged and the queue waits for a later login that succeeds.
+        port = h.free_port()
+        dbname = "private_db"
+        cluster = PrivateCluster(port, dbname)
+        self.addCleanup(cluster.destroy)
+        cluster.init()
+        settings = {"pool_mode": "transaction", "default_pool_size": 1,
+                    "server_login_retry": 0.5, "query_wait_timeout": 60}
+        with Pooler(settings, databases={dbname: db_line(dbname, port=port)}) as pooler:
+            holder = RawClient(pooler.port, timeout=60)
+            holder.login("scramuser", dbname, h.password("scramuser"))
+            holder.query("BEGIN")
+            waiters = []
+            for i in range(3):
+                waiter = RawClient(pooler.port, timeout=60)
+                waiter.login("scramuser", dbname, h.password("scramuser"))
+                waiter.send_query(f"SELECT {i}")
+                waiters.append(waiter)
+            time.sleep(0.3)  # queued behind the holder's transaction
+            cluster.stop("fast")  # the holder's server dies; new logins fail for a while
+            time.sleep(1.5)  # several server_login_retry rounds against a stopped PostgreSQL
+            cluster.start()
+            for i, waiter in enumerate(waiters):
+                rows, error = waiter.read_result()
+                self.assertIsNone(error, f"queued client {i} got the restart's error: {error}")
+                self.assertEqual(rows, [[str(i)]])
+                waiter.close()
+            holder.close()
+            log = pooler.log()
+            self.assertIn("server login failed", log)
+
+    def test_pgbench_through_a_restart_loses_only_the_running_clients(self):
+        port = h.free_port()
+        dbname = "private_db"
+        cluster = PrivateCluster(port, dbname)
+        self.addCleanup(cluster.destroy)
+        cluster.init()
+        cluster.pgbench_init()
+        pool_size = 2
+        settings = {"pool_mode": "transaction", "default_pool_size": pool_size,
+                    "server_login_retry": 0.5, "query_wait_timeout": 60}
+        with Pooler(settings, databases={dbname: db_line(dbname, port=port)}) as pooler:
+            bench, box = run_in_thread(lambda: pooler.pgbench(
+                "-c", "8", "-T", "12", "-n", dbname=dbname, timeout=120))
+            time.sleep(4)
+            cluster.stop("fast")
+            time.sleep(1)
+            cluster.start()
+            bench.join(timeout=120)
+            self.assertNotIn("error", box, box.get("error"))
+            proc = box["result"]
+            output = proc.stdout + proc.stderr
+            aborted = len(re.findall(r"client \d+ aborted", output))
+            processed = re.search(r"number of transactions actually processed: (\d+)", output)
+            print(f"\n  pgbench -c 8 through a restart, pool of {pool_size}: {aborted} clients "
+                  f"aborted, {processed.group(1) if processed else '?'} transactions",
+                  file=sys.stderr)
+            # The clients whose transaction ran on a server that died lose it; the ones queued
+            # go on once PostgreSQL is back.
+            self.assertLessEqual(aborted, pool_size, output[-3000:])
+            self.assertIsNotNone(processed, output[-3000:])
+            self.assertGreater(int(processed.group(1)), 0)
 
 
 class CrashedServer(Case):

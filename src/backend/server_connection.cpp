@@ -196,10 +196,18 @@ bool ServerConnection::handle_login_message(char type, util::Bytes body) {
       return false;
     case 'Z':
       note_ready('I');
-      set_state(ServerState::kIdle);
       scram_.reset();
       if (stats_ != nullptr) ++stats_->server_login_count;
-      owner_.on_server_ready(*this);
+      if (!target_.connect_query.empty()) {
+        // Before any client: whatever it returns is swallowed, a failure only logged.
+        run_internal(target_.connect_query, [this](bool ok) {
+          if (state_ == ServerState::kClosed) return;  // died meanwhile; the owner hears that
+          if (!ok) spdlog::warn("{} connect_query failed; the server is used anyway", log_prefix());
+          logged_in();
+        });
+        return false;
+      }
+      logged_in();
       return false;
     default:
       // NoticeResponse, NegotiateProtocolVersion: nothing to act on.
@@ -315,6 +323,11 @@ void ServerConnection::wrong_password_type(const char* method) {
                 log_prefix(), method);
   login_failed(pooler_error("server login failed: wrong password type"),
                LoginFailure::kWrongPasswordType);
+}
+
+void ServerConnection::logged_in() {
+  set_state(ServerState::kIdle);
+  owner_.on_server_ready(*this);
 }
 
 void ServerConnection::attach(ServerPeer& peer) {

@@ -88,6 +88,13 @@ void ClientConnection::on_read(util::Bytes data) {
 
 void ClientConnection::handle_startup_bytes() {
   while (state_ == ClientState::kStartup) {
+    // node's pg, told to end() before its socket connected, sends Terminate ahead of the
+    // startup packet: a client saying goodbye, which PostgreSQL closes without a word.
+    static constexpr std::string_view kTerminate{"X\0\0\0\4", 5};
+    if (buffer_.size() >= kTerminate.size() && buffer_.compare(0, 5, kTerminate) == 0) {
+      close("client close request");
+      return;
+    }
     auto frame = protocol::frame_startup(util::as_bytes(buffer_));
     if (frame.malformed()) {
       fail(ss::kProtocolViolation, frame.error);
@@ -628,6 +635,14 @@ void ClientConnection::on_query_timeout() {
   // The pool has cancelled the query; it takes the server back once it has finished.
   server_.salvage();
   fail(ss::kQueryCanceled, "query_timeout");
+}
+
+void ClientConnection::on_server_fast_close(const char* reason) {
+  // Mid extended-protocol batch the server is not really between transactions: next tick.
+  if (unsynced_ || !buffer_.empty() || !scanner_.at_boundary()) return;
+  // The server goes back clean; the pool closes it as marked (RECONNECT, a changed target).
+  release_server();
+  fail(ss::kAdminShutdown, reason);
 }
 
 void ClientConnection::check_timeouts(util::TimePoint now) {

@@ -213,8 +213,7 @@ void Pool::open_server() {
   database_budget_.take();
   user_budget_.take();
   if (static_cast<int>(servers_.size()) > settings_.pool_size) {
-    spdlog::warn("S-{:#x}: {}/{} taking connection from reserve_pool", raw->id(), key_.database,
-                 key_.user);
+    spdlog::warn("{} taking connection from reserve_pool", raw->log_prefix());
   }
   raw->connect();
 }
@@ -482,6 +481,7 @@ void Pool::tick() {
   expire_waiters(now);
   auto positive = [](util::Duration d) { return d > util::Duration{}; };
   std::vector<ServerConnection*> timed_out;
+  std::vector<ServerConnection*> fast_close;
   struct Closing {
     ServerConnection* server;
     ServerClose cause;
@@ -517,6 +517,10 @@ void Pool::tick() {
         if (positive(settings_.query_timeout) && server->busy() && !server->timed_out() &&
             now - server->busy_since() >= settings_.query_timeout) {
           timed_out.push_back(ptr);
+        } else if (settings_.server_fast_close && server->close_needed() && server->clean() &&
+                   server->peer() != nullptr) {
+          // Between transactions: the session ends now rather than when the client leaves.
+          fast_close.push_back(ptr);
         }
         break;
       case ServerState::kInternal:
@@ -532,6 +536,10 @@ void Pool::tick() {
     }
   }
   for (ServerConnection* server : timed_out) enforce_query_timeout(*server);
+  for (ServerConnection* server : fast_close) {
+    if (servers_.count(server) == 0 || server->peer() == nullptr) continue;
+    server->peer()->on_server_fast_close(close_reason(ServerClose::kReconnect));
+  }
   if (positive(settings_.cancel_wait_timeout)) {
     // Never calls back into the pool, so the walk may go over servers_ itself.
     for (auto& [ptr, server] : servers_) server->expire_cancels(now, settings_.cancel_wait_timeout);

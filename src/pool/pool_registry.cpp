@@ -58,6 +58,7 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
     p.reserve_pool_size = *user_entry->reserve_pool_size;
   }
   p.reserve_pool_timeout = util::seconds_to_duration(s.reserve_pool_timeout);
+  p.server_fast_close = s.server_fast_close;
   p.log_connections = s.log_connections;
   p.log_disconnections = s.log_disconnections;
   return p;

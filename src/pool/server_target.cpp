@@ -22,6 +22,7 @@ backend::ServerTarget server_target(const config::Config& config,
   target.tcp = tcp_options(config.settings);
   target.max_packet_size = static_cast<std::size_t>(config.settings.max_packet_size);
   target.log_connections = config.settings.log_connections;
+  target.connect_query = database.connect_query;
   if (!database.password.empty()) {
     target.secret = database.password;
   } else if (const auto* secret = config.find_secret(server_user)) {

@@ -37,6 +37,7 @@ struct ServerTarget {
   net::TcpOptions tcp;
   std::size_t max_packet_size = 2147483647;
   bool log_connections = true;  // log each new connection with its local address
+  std::string connect_query;    // run once right after login; its errors are only logged
 };
 
 inline constexpr std::size_t kReadyForQuerySize = 6;
@@ -91,6 +92,9 @@ class ServerPeer {
   virtual void on_server_drained() = 0;
   // query_timeout expired for the running request; a cancel has been sent.
   virtual void on_query_timeout() = 0;
+  // server_fast_close: the server must close now that it is between transactions; the peer
+  // gives it back and tells its client why.
+  virtual void on_server_fast_close(const char* reason) = 0;
 };
 
 class ServerConnection final : public net::StreamHandler {
@@ -174,6 +178,8 @@ class ServerConnection final : public net::StreamHandler {
   void handle_login_bytes(util::Bytes data);
   bool handle_login_message(char type, util::Bytes body);
   bool handle_auth_request(util::Bytes body);
+  // Login is over (connect_query included): the server is ready for the pool.
+  void logged_in();
   void handle_forwarding_bytes(util::Bytes data);
   void handle_internal_bytes(util::Bytes data);
   void login_failed(protocol::ErrorFields error, LoginFailure why = LoginFailure::kUnreachable);

@@ -88,6 +88,7 @@ class ClientConnection final : public net::StreamHandler,
   void on_server_lost(const std::string& reason) override;
   void on_server_drained() override;
   void on_query_timeout() override;
+  void on_server_fast_close(const char* reason) override;
   // pool::Waiter
   void on_server_granted(pool::ServerLease lease) override;
   void on_wait_failed(const std::string& sqlstate, const std::string& message) override;

@@ -46,6 +46,7 @@ struct PoolSettings {
   int min_pool_size = 0;
   int reserve_pool_size = 0;
   util::Duration reserve_pool_timeout{};
+  bool server_fast_close = false;  // a server marked for closing goes at its next boundary
   bool log_connections = true;     // a line per new server connection
   bool log_disconnections = true;  // a line per server close, with the reason
 };
