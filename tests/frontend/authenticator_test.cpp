@@ -372,3 +372,70 @@ TEST_CASE("a SASL initial response whose length overruns the message fails") {
   CHECK(auth.handle(as_bytes("SCRAM-SHA-256"sv), reply) == Outcome::kFailed);
   CHECK(auth.handle(as_bytes(""sv), reply) == Outcome::kFailed);
 }
+
+namespace {
+
+// The salt a SCRAM offer shows, after the client's first message.
+std::string salt_shown(Authenticator& auth) {
+  REQUIRE(parse_auth_request(auth.start()).code == kAuthSasl);
+  std::string first = "n,,n=,r=clientnonce";
+  std::string initial = cstring_body(protocol::kScramSha256);
+  ByteWriter(initial).i32(static_cast<std::int32_t>(first.size()));
+  initial += first;
+  std::string reply;
+  REQUIRE(auth.handle(as_bytes(initial), reply) == Outcome::kContinue);
+  std::string payload = parse_auth_request(reply).payload;
+  auto s = payload.find(",s=");
+  REQUIRE(s != std::string::npos);
+  return payload.substr(s + 3, payload.find(',', s + 3) - s - 3);
+}
+
+}  // namespace
+
+TEST_CASE("a missing user is shown the same salt on every attempt, like a real one") {
+  constexpr std::string_view kSeed = "process-wide random seed";
+  Authenticator first(AuthType::kScramSha256, "nobody", nullptr, kIterations, kSeed);
+  Authenticator again(AuthType::kScramSha256, "nobody", nullptr, kIterations, kSeed);
+  Authenticator other(AuthType::kScramSha256, "someone", nullptr, kIterations, kSeed);
+  std::string salt = salt_shown(first);
+  CHECK(salt_shown(again) == salt);
+  CHECK(salt_shown(other) != salt);
+  // A plain-text secret's derived verifier keeps its salt across attempts too.
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator plain1(AuthType::kScramSha256, "alice", &secret, kIterations, kSeed);
+  Authenticator plain2(AuthType::kScramSha256, "alice", &secret, kIterations, kSeed);
+  CHECK(salt_shown(plain1) == salt_shown(plain2));
+}
+
+TEST_CASE("a missing user's SCRAM exchange runs to the end and fails") {
+  Authenticator auth(AuthType::kScramSha256, "nobody", nullptr, kIterations, "seed");
+  ScramRun run = scram_login(auth, with_password("anything"));
+  CHECK(run.first == Outcome::kContinue);
+  CHECK(run.final == Outcome::kFailed);
+  CHECK(std::string(auth.failure_message()) == "SASL authentication failed");
+}
+
+TEST_CASE("trust refuses a user missing from auth_file; any admits every name") {
+  Authenticator trust(AuthType::kTrust, "nobody", nullptr, kIterations);
+  CHECK(trust.refused_without_password());
+  CHECK(std::string(trust.failure_message()) == "\"trust\" authentication failed");
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator listed(AuthType::kTrust, "alice", &secret, kIterations);
+  CHECK_FALSE(listed.refused_without_password());
+  Authenticator any(AuthType::kAny, "nobody", nullptr, kIterations);
+  CHECK_FALSE(any.refused_without_password());
+  CHECK_FALSE(any.needs_password());
+}
+
+TEST_CASE("failures are worded per method as PgBouncer words them") {
+  UserSecret plain = secret_of("alice", "pencil");
+  UserSecret md5 = secret_of("alice", protocol::md5_stored_secret("pencil", "alice"));
+  CHECK(std::string(Authenticator(AuthType::kPlain, "alice", &plain, kIterations)
+                        .failure_message()) == "password authentication failed");
+  CHECK(std::string(Authenticator(AuthType::kMd5, "alice", &md5, kIterations)
+                        .failure_message()) == "password authentication failed");
+  CHECK(std::string(Authenticator(AuthType::kMd5, "alice", &plain, kIterations)
+                        .failure_message()) == "SASL authentication failed");
+  // A cleartext answer for a missing user fails like a wrong one.
+  CHECK(cleartext_login(AuthType::kPlain, nullptr, "pencil") == Outcome::kFailed);
+}
