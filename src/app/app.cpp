@@ -76,9 +76,14 @@ bool App::State::listen() {
     }
     clients.accept(std::move(stream));
   };
+  // A successor started with -R joins its predecessor's port; so_reuseport lets several
+  // processes share the TCP port on purpose (each with a unix_socket_dir of its own).
+  auto tcp_sharing = options.reboot || s.so_reuseport ? net::PortSharing::kShare
+                                                      : net::PortSharing::kExclusive;
+  auto unix_sharing = options.reboot ? net::PortSharing::kShare : net::PortSharing::kExclusive;
   for (const auto& addr : split_addresses(s.listen_addr)) {
-    auto listener =
-        net::Listener::listen_tcp(loop, addr, s.listen_port, s.listen_backlog, on_accept);
+    auto listener = net::Listener::listen_tcp(loop, addr, s.listen_port, s.listen_backlog,
+                                              tcp_sharing, on_accept);
     if (!listener) {
       spdlog::critical("{}", listener.error());
       return false;
@@ -87,8 +92,9 @@ bool App::State::listen() {
     listeners.push_back(std::move(*listener));
   }
   if (!s.unix_socket_dir.empty()) {
-    auto listener = net::Listener::listen_unix(loop, s.unix_socket_dir, s.listen_port,
-                                               s.unix_socket_mode, s.listen_backlog, on_accept);
+    auto listener =
+        net::Listener::listen_unix(loop, s.unix_socket_dir, s.listen_port, s.unix_socket_mode,
+                                   s.listen_backlog, unix_sharing, on_accept);
     if (!listener) {
       spdlog::critical("{}", listener.error());
       return false;

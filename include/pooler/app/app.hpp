@@ -13,6 +13,10 @@ namespace pooler::app {
 struct RunOptions {
   std::string config_path;
   std::string drop_to_user;  // -u: switch to this user after listening
+  // -R: take over from the pooler running with this config: share its port, then tell it
+  // (predecessor_pid, from the pidfile; 0 if none runs) to stop accepting and drain.
+  bool reboot = false;
+  int predecessor_pid = 0;
 };
 
 class App {

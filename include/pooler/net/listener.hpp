@@ -10,6 +10,14 @@
 
 namespace pooler::net {
 
+// Whether a listener may share its address with a process already listening there. Every TCP
+// listener is opened with SO_REUSEPORT, so that a successor can join it; only one that is told
+// to share binds where another is listening (otherwise that is "address already in use").
+enum class PortSharing {
+  kExclusive,  // fail if someone listens there already
+  kShare,      // join them (SO_REUSEPORT; for the unix socket, take the path over atomically)
+};
+
 class Listener {
  public:
   using OnAccept = std::function<void(std::unique_ptr<Stream>)>;
@@ -17,10 +25,13 @@ class Listener {
   // addr "*" listens on all IPv4 and IPv6 addresses (dual stack).
   static util::Result<std::unique_ptr<Listener>> listen_tcp(Loop& loop, const std::string& addr,
                                                             int port, int backlog,
+                                                            PortSharing sharing,
                                                             OnAccept on_accept);
-  // Listens on <dir>/.s.PGSQL.<port>, as PostgreSQL and PgBouncer do, replacing a stale socket.
+  // Listens on <dir>/.s.PGSQL.<port>, as PostgreSQL and PgBouncer do. A stale socket file is
+  // replaced; one a live process listens on only when sharing (the path then moves to us).
   static util::Result<std::unique_ptr<Listener>> listen_unix(Loop& loop, const std::string& dir,
                                                              int port, int mode, int backlog,
+                                                             PortSharing sharing,
                                                              OnAccept on_accept);
   ~Listener();
   Listener(const Listener&) = delete;
