@@ -7,8 +7,8 @@
 namespace pooler::config {
 
 // libpq's conninfo syntax: `key=value` pairs split by blanks; a value may be single-quoted with
-// \' or '' for a quote; a backslash escapes the next character. Messages name keys only: a stray
-// word is likely the rest of an unquoted password.
+// \' or '' for a quote; a backslash escapes the next character. A comment may follow the pairs.
+// Messages name keys only: a stray word is likely the rest of an unquoted password.
 util::Result<std::vector<std::pair<std::string, std::string>>> parse_conninfo(
     std::string_view text) {
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -21,7 +21,10 @@ util::Result<std::vector<std::pair<std::string, std::string>>> parse_conninfo(
   };
   while (true) {
     skip_blanks();
-    if (pos >= text.size()) {
+    // Where a key would start, ';' or '#' after a blank can only open a comment: the pairs are
+    // typed values, and one that may hold either character (a password, a query) is quoted.
+    const bool after_blank = pos == 0 || is_space(text[pos - 1]);
+    if (pos >= text.size() || (after_blank && (text[pos] == ';' || text[pos] == '#'))) {
       return pairs;
     }
     std::size_t key_start = pos;

@@ -11,7 +11,8 @@
 
 namespace pooler::config {
 
-// `key=value` pairs in order, keys lower-cased; messages name keys, never values.
+// `key=value` pairs in order, keys lower-cased; a ';' or '#' after a blank where a key would
+// start begins a comment to the end. Messages name keys, never values.
 util::Result<std::vector<std::pair<std::string, std::string>>> parse_conninfo(
     std::string_view text);
 

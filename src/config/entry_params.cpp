@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "pooler/config/spelling.hpp"
 #include "pooler/config/values.hpp"
 
 namespace pooler::config {
@@ -148,7 +149,15 @@ std::optional<std::string> apply_from(const std::vector<EntryParam<Entry>>& para
   auto param = std::find_if(params.begin(), params.end(),
                             [&](const EntryParam<Entry>& p) { return p.key == key; });
   if (param == params.end()) {
-    return "unknown parameter '" + std::string(key) + "' in " + kind + " entry";
+    std::vector<std::string_view> keys;
+    for (const EntryParam<Entry>& p : params) {
+      keys.push_back(p.key);
+    }
+    std::string message = "unknown parameter '" + std::string(key) + "' in " + kind + " entry";
+    if (auto meant = one_edit_suggestion(key, keys)) {
+      message += "; did you mean \"" + std::string(*meant) + "\"?";
+    }
+    return message;
   }
   if (std::optional<std::string> problem = apply_param(*param, entry, value)) {
     return std::string(key) + ": " + *problem;

@@ -10,10 +10,22 @@
 #include "entry_params.hpp"
 #include "ini_reader.hpp"
 #include "pooler/config/schema.hpp"
+#include "pooler/config/spelling.hpp"
 #include "pooler/config/values.hpp"
 
 namespace pooler::config {
 namespace {
+
+const std::vector<std::string_view>& setting_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::vector<std::string_view> all;
+    for (const SettingRow& row : setting_rows()) {
+      all.push_back(row.key);
+    }
+    return all;
+  }();
+  return keys;
+}
 
 // Turns raw entries into a Config, section by section, then checks keys against each other.
 class Interpreter {
@@ -28,7 +40,10 @@ class Interpreter {
     } else if (raw.section == "users") {
       apply_user(raw);
     } else if (raw.section == "alerts") {
-      if (auto problem = apply_alert_setting(result_.config.alerts, raw.key, raw.value)) {
+      // Every [alerts] value is a number, duration, word or boolean: an inline comment cannot be
+      // part of it.
+      if (auto problem = apply_alert_setting(result_.config.alerts, raw.key,
+                                             strip_inline_comment(raw.value))) {
         fail(raw.where, raw.key, *problem);
       }
     } else if (raw.section.empty()) {
@@ -92,11 +107,33 @@ class Interpreter {
   void apply_setting_line(const RawEntry& raw) {
     const SettingRow* row = find_setting(raw.key);
     if (row == nullptr) {
-      warn(raw.where, raw.key, "unknown setting; ignored");
+      if (std::optional<std::string_view> ours = pooler_key_for_postgres_name(raw.key)) {
+        row = find_setting(*ours);
+        warn(raw.where, raw.key,
+             "PostgreSQL's name for a pooler setting; applied as \"" + std::string(*ours) +
+                 "\" (write that to silence this warning)");
+      }
+    }
+    if (row == nullptr) {
+      std::string message = "unknown setting; ignored";
+      if (auto meant = one_edit_suggestion(raw.key, setting_keys())) {
+        message += "; did you mean \"" + std::string(*meant) + "\"?";
+      }
+      warn(raw.where, raw.key, message);
       return;
     }
-    if (std::optional<std::string> problem =
-            apply_setting(*row, result_.config.settings, raw.value)) {
+    std::string_view value = raw.value;
+    if (!row->free_text) {
+      value = strip_inline_comment(value);
+    } else if (std::size_t at = inline_comment_at(value); at != std::string::npos) {
+      // PgBouncer's rule: text keeps everything after '='. The value is not quoted back: it may
+      // be a password (auth_ldap_options, a URL with credentials).
+      warn(raw.where, std::string(row->key),
+           std::string("'") + value[at] +
+               "' after a blank is kept as part of this text value, not taken as a comment; "
+               "put a comment on a line of its own");
+    }
+    if (std::optional<std::string> problem = apply_setting(*row, result_.config.settings, value)) {
       fail(raw.where, std::string(row->key), *problem);
       return;
     }
