@@ -7,13 +7,21 @@
 #include <vector>
 
 #include "pooler/config/config.hpp"
+#include "pooler/util/log.hpp"
 
 namespace pooler::app {
 
 struct RunOptions {
   std::string config_path;
   std::string drop_to_user;  // -u: switch to this user after listening
+  // -q, -v and -d as given: every configuration adds its log settings to them.
+  util::LogOptions command_line_log;
 };
+
+// The logging a configuration asks for: its logfile, verbose (added to the -v count) and syslog
+// settings over the command line's -q, -v and -d.
+util::LogOptions log_options_for(const config::Settings& settings,
+                                 const util::LogOptions& command_line);
 
 class App {
  public:
