@@ -499,7 +499,7 @@ class Pooler:
         users = self.users
         if users is None:
             users = list(state()["users"].items())
-        with open(self.auth_file, "w") as f:
+        with open(self.auth_file, "w", encoding="utf-8") as f:
             for user, secret in users:
                 f.write('"%s" "%s"\n' % (user.replace('"', '""'), secret.replace('"', '""')))
         settings = {
@@ -520,7 +520,7 @@ class Pooler:
         if self.user_settings:
             lines += ["", "[users]"] + [f"{k} = {v}" for k, v in self.user_settings.items()]
         self.ini_text = "\n".join(lines) + "\n"
-        with open(self.ini, "w") as f:
+        with open(self.ini, "w", encoding="utf-8") as f:
             f.write(self.ini_text)
 
     # --- lifecycle ---
