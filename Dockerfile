@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libuv1-dev libpq-dev libssl-dev libinih-dev libspdlog-dev libfmt-dev \
-      prometheus-cpp-dev doctest-dev libsystemd-dev \
+      prometheus-cpp-dev doctest-dev libsystemd-dev libidn-dev libicu-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -466,16 +466,25 @@ class Pooler:
     databases: {name: "host=... port=... dbname=..."}; default: itest on the test cluster.
     users: [(user, secret)] for userlist.txt; default: every cluster role, plain passwords.
     user_settings: the [users] section, {user: "pool_mode=..."}.
+    extra_ini: text written as it is at the end of [pooler], for lines a dict cannot say
+        (comments, unusual spellings).
+    args: command-line options before the ini (e.g. ["-q"]).
+    launcher: argv run in front of the pooler (it must exec its arguments), e.g. a namespace
+        wrapper.
 
     On exit it sends SIGTERM and fails the test if the process crashed: exited before being
     told to, died by another signal, or a sanitizer reported into its output.
     """
 
-    def __init__(self, settings=None, databases=None, users=None, user_settings=None):
+    def __init__(self, settings=None, databases=None, users=None, user_settings=None,
+                 extra_ini="", args=(), launcher=()):
         self.settings = dict(settings or {})
         self.databases = databases
         self.users = users
         self.user_settings = user_settings or {}
+        self.extra_ini = extra_ini
+        self.args = list(args)
+        self.launcher = list(launcher)
         self.proc = None
         self.dir = None
         self.port = None
@@ -490,7 +499,7 @@ class Pooler:
         users = self.users
         if users is None:
             users = list(state()["users"].items())
-        with open(self.auth_file, "w") as f:
+        with open(self.auth_file, "w", encoding="utf-8") as f:
             for user, secret in users:
                 f.write('"%s" "%s"\n' % (user.replace('"', '""'), secret.replace('"', '""')))
         settings = {
@@ -505,11 +514,13 @@ class Pooler:
         settings.update({k: str(v) for k, v in self.settings.items()})
         databases = self.databases if self.databases is not None else self.default_databases()
         lines = ["[pooler]"] + [f"{k} = {v}" for k, v in settings.items()]
+        if self.extra_ini:
+            lines += self.extra_ini.rstrip("\n").split("\n")
         lines += ["", "[databases]"] + [f"{k} = {v}" for k, v in databases.items()]
         if self.user_settings:
             lines += ["", "[users]"] + [f"{k} = {v}" for k, v in self.user_settings.items()]
         self.ini_text = "\n".join(lines) + "\n"
-        with open(self.ini, "w") as f:
+        with open(self.ini, "w", encoding="utf-8") as f:
             f.write(self.ini_text)
 
     # --- lifecycle ---
@@ -534,7 +545,8 @@ class Pooler:
 
     def _start(self):
         out = open(self.outfile, "ab")
-        self.proc = subprocess.Popen([pooler_bin(), self.ini], stdout=out,
+        self.proc = subprocess.Popen([*self.launcher, pooler_bin(), *self.args, self.ini],
+                                     stdout=out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      cwd=self.dir, preexec_fn=_die_with_parent)
         out.close()
@@ -612,6 +624,11 @@ class Pooler:
         if exc_type is None and not os.environ.get("POOLER_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+    def output(self):
+        """What the process wrote to stdout and stderr."""
+        with open(self.outfile, errors="replace") as f:
+            return f.read()
 
     def log(self):
         """The logfile, then whatever stdout/stderr said that the logfile does not."""

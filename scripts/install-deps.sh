@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config clang-format
   libuv1-dev libpq-dev libssl-dev libinih-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev doctest-dev libsystemd-dev
+  # SASLprep for SCRAM passwords: RFC 3454 tables (libidn) and NFKC (ICU).
+  libidn-dev libicu-dev
   # postgresql-contrib-15 is only a virtual name (provided by postgresql-15); dpkg never reports
   # it installed, so ask for the real metapackage instead.
   postgresql-15 postgresql-client-15 postgresql-contrib

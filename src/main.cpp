@@ -20,7 +20,7 @@ void print_usage(std::ostream& out) {
          "  pooler [OPTION]... CONFIG_FILE\n\n"
          "Options:\n"
          "  -d, --daemon         run in background (as a daemon)\n"
-         "  -q, --quiet          run quietly (only warnings and errors)\n"
+         "  -q, --quiet          run quietly: nothing on stderr (the log file is unchanged)\n"
          "  -v, --verbose        increase verbosity (repeatable)\n"
          "  -u, --user=USERNAME  assume identity of USERNAME\n"
          "      --check          validate the configuration, print every problem, and exit\n"
@@ -51,8 +51,8 @@ bool daemonize() {
 int main(int argc, char** argv) {
   bool daemon = false;
   bool check = false;
-  pooler::util::LogOptions log_options;
   pooler::app::RunOptions run_options;
+  pooler::util::LogOptions& log_options = run_options.command_line_log;
   static const option long_options[] = {
       {"daemon", no_argument, nullptr, 'd'}, {"quiet", no_argument, nullptr, 'q'},
       {"verbose", no_argument, nullptr, 'v'}, {"user", required_argument, nullptr, 'u'},
@@ -100,8 +100,11 @@ int main(int argc, char** argv) {
     std::cout << (loaded.ok() ? "configuration is valid\n" : "configuration has errors\n");
     return loaded.ok() ? 0 : 1;
   }
-  for (const auto& d : loaded.diagnostics) std::cerr << pooler::config::format(d) << "\n";
-  if (!loaded.ok()) return 1;
+  if (!loaded.ok()) {
+    // Before any log exists: the reasons go to stderr even under -q, or the exit would be mute.
+    for (const auto& d : loaded.diagnostics) std::cerr << pooler::config::format(d) << "\n";
+    return 1;
+  }
 
   const auto& settings = loaded.config.settings;
   if (daemon) {
@@ -113,10 +116,15 @@ int main(int argc, char** argv) {
       std::cerr << "pooler: cannot daemonize: " << std::strerror(errno) << "\n";
       return 1;
     }
+    log_options.daemon = true;
   }
-  log_options.logfile = settings.logfile;
-  log_options.verbose += settings.verbose;
-  pooler::util::setup_logging(log_options);
+  if (auto error =
+          pooler::util::configure_logging(pooler::app::log_options_for(settings, log_options))) {
+    std::cerr << "pooler: " << *error << "\n";
+    return 1;
+  }
+  // Warnings only by now: logged, so they reach the log file and syslog too.
+  for (const auto& d : loaded.diagnostics) spdlog::warn("{}", pooler::config::format(d));
 
   std::string pidfile = settings.pidfile;
   if (!pidfile.empty()) {

@@ -198,4 +198,15 @@ int App::run() {
   return 0;
 }
 
+util::LogOptions log_options_for(const config::Settings& settings,
+                                 const util::LogOptions& command_line) {
+  util::LogOptions options = command_line;
+  options.logfile = settings.logfile;
+  options.verbose = command_line.verbose + settings.verbose;
+  options.syslog = settings.syslog;
+  options.syslog_ident = settings.syslog_ident;
+  options.syslog_facility = settings.syslog_facility;
+  return options;
+}
+
 }  // namespace pooler::app

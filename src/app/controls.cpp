@@ -188,6 +188,12 @@ std::optional<std::string> App::State::reload_config() {
 
 void App::State::adopt(std::shared_ptr<const config::Config> next) {
   config = std::move(next);
+  // Like PgBouncer's reload: the log file is reopened (so rotation needs only a SIGHUP), verbose
+  // and the syslog settings take effect at once.
+  if (auto error =
+          util::configure_logging(log_options_for(config->settings, options.command_line_log))) {
+    spdlog::error("{}; logging goes on as before", *error);
+  }
   std::set<std::string> gone = pools.apply(*config);
   clients.adopt_config(config);
   // Clients of a database that is no longer there (or now forces another user) finish their

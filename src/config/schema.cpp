@@ -50,6 +50,15 @@ SettingRow boolean(std::string_view key, bool Settings::*field, std::string_view
 
 SettingRow text(std::string_view key, std::string Settings::*field,
                 std::string_view default_text = "", Reload reload = kLive) {
+  SettingRow row{key, ValueType::kString, default_text, reload, field, 0, 0, {}, false};
+  row.free_text = true;
+  return row;
+}
+
+// A string that is one word or a list of words (an address, a user, a cipher list): unlike
+// text(), an inline comment after it is stripped.
+SettingRow token(std::string_view key, std::string Settings::*field,
+                 std::string_view default_text = "", Reload reload = kLive) {
   return SettingRow{key, ValueType::kString, default_text, reload, field, 0, 0, {}, false};
 }
 
@@ -62,6 +71,11 @@ SettingRow choice(std::string_view key, std::string Settings::*field, std::strin
                   std::vector<std::string_view> choices) {
   return SettingRow{key, ValueType::kEnum,   default_text, kLive, field, 0,
                     0,   std::move(choices), false};
+}
+
+SettingRow with_parser(SettingRow row, util::Result<std::string> (*parse)(std::string_view)) {
+  row.parse_text = parse;
+  return row;
 }
 
 template <typename Enum>
@@ -78,12 +92,12 @@ std::vector<SettingRow> build_rows() {
       // Generic
       text("logfile", &S::logfile),
       text("pidfile", &S::pidfile, "", kRestart),
-      text("listen_addr", &S::listen_addr, "", kRestart),
+      token("listen_addr", &S::listen_addr, "", kRestart),
       integer("listen_port", &S::listen_port, "6432", kRestart, 1, 65535),
       text("unix_socket_dir", &S::unix_socket_dir, "/tmp", kRestart),
       file_mode("unix_socket_mode", &S::unix_socket_mode, "0777", kRestart),
-      text("unix_socket_group", &S::unix_socket_group, "", kRestart),
-      text("user", &S::user, "", kRestart),
+      token("unix_socket_group", &S::unix_socket_group, "", kRestart),
+      token("user", &S::user, "", kRestart),
       enumeration("pool_mode", &S::pool_mode, "session"),
       integer("max_client_conn", &S::max_client_conn, "100", kLive, 1),
       integer("default_pool_size", &S::default_pool_size, "20", kLive, 0),
@@ -100,8 +114,8 @@ std::vector<SettingRow> build_rows() {
       integer("peer_id", &S::peer_id, "0", kLive, 0, 16383),
       boolean("disable_pqexec", &S::disable_pqexec, "0", kRestart),
       boolean("application_name_add_host", &S::application_name_add_host, "0"),
-      text("service_name", &S::service_name, "pgbouncer", kRestart),
-      text("job_name", &S::service_name, "pgbouncer", kRestart),
+      token("service_name", &S::service_name, "pgbouncer", kRestart),
+      token("job_name", &S::service_name, "pgbouncer", kRestart),
       integer("stats_period", &S::stats_period, "60", kLive, 1),
       integer("max_prepared_statements", &S::max_prepared_statements, "200", kLive, 0),
       integer("scram_iterations", &S::scram_iterations, "4096", kLive, 1),
@@ -120,10 +134,9 @@ std::vector<SettingRow> build_rows() {
 
       // Log
       boolean("syslog", &S::syslog, "0"),
-      text("syslog_ident", &S::syslog_ident, "pgbouncer"),
-      choice("syslog_facility", &S::syslog_facility, "daemon",
-             {"auth", "authpriv", "daemon", "user", "local0", "local1", "local2", "local3",
-              "local4", "local5", "local6", "local7"}),
+      token("syslog_ident", &S::syslog_ident, "pgbouncer"),
+      with_parser(choice("syslog_facility", &S::syslog_facility, "daemon", syslog_facilities()),
+                  &parse_syslog_facility),
       boolean("log_connections", &S::log_connections, "1"),
       boolean("log_disconnections", &S::log_disconnections, "1"),
       boolean("log_pooler_errors", &S::log_pooler_errors, "1"),
@@ -159,18 +172,18 @@ std::vector<SettingRow> build_rows() {
       text("client_tls_key_file", &S::client_tls_key_file),
       text("client_tls_cert_file", &S::client_tls_cert_file),
       text("client_tls_ca_file", &S::client_tls_ca_file),
-      text("client_tls_protocols", &S::client_tls_protocols, "secure"),
-      text("client_tls_ciphers", &S::client_tls_ciphers, "default"),
-      text("client_tls13_ciphers", &S::client_tls13_ciphers),
-      text("client_tls_ecdhcurve", &S::client_tls_ecdhcurve, "auto"),
-      text("client_tls_dheparams", &S::client_tls_dheparams, "auto"),
+      token("client_tls_protocols", &S::client_tls_protocols, "secure"),
+      token("client_tls_ciphers", &S::client_tls_ciphers, "default"),
+      token("client_tls13_ciphers", &S::client_tls13_ciphers),
+      token("client_tls_ecdhcurve", &S::client_tls_ecdhcurve, "auto"),
+      token("client_tls_dheparams", &S::client_tls_dheparams, "auto"),
       choice("server_tls_sslmode", &S::server_tls_sslmode, "prefer", kSslModes),
       text("server_tls_ca_file", &S::server_tls_ca_file),
       text("server_tls_key_file", &S::server_tls_key_file),
       text("server_tls_cert_file", &S::server_tls_cert_file),
-      text("server_tls_protocols", &S::server_tls_protocols, "secure"),
-      text("server_tls_ciphers", &S::server_tls_ciphers, "default"),
-      text("server_tls13_ciphers", &S::server_tls13_ciphers),
+      token("server_tls_protocols", &S::server_tls_protocols, "secure"),
+      token("server_tls_ciphers", &S::server_tls_ciphers, "default"),
+      token("server_tls13_ciphers", &S::server_tls13_ciphers),
 
       // "Dangerous" timeouts
       seconds("query_timeout", &S::query_timeout, "0"),
@@ -196,7 +209,7 @@ std::vector<SettingRow> build_rows() {
       integer("tcp_user_timeout", &S::tcp_user_timeout, "0", kLive, 0),
 
       // pooler's own
-      text("metrics_addr", &S::metrics_addr, "127.0.0.1", kRestart),
+      token("metrics_addr", &S::metrics_addr, "127.0.0.1", kRestart),
       integer("metrics_port", &S::metrics_port, "0", kRestart, 0, 65535),
       seconds("alert_interval", &S::alert_interval, "1"),
       seconds("alert_resend_interval", &S::alert_resend_interval, "60"),
@@ -268,6 +281,9 @@ std::optional<std::string> apply_setting(const SettingRow& row, Settings& settin
           [&](double Settings::*field) { return store(settings, field, parse_seconds(text)); },
           [&](bool Settings::*field) { return store(settings, field, parse_bool(text)); },
           [&](std::string Settings::*field) {
+            if (row.parse_text != nullptr) {
+              return store(settings, field, row.parse_text(text));
+            }
             if (row.choices.empty()) {
               return store(settings, field, util::Result<std::string>(std::string(text)));
             }

@@ -136,6 +136,40 @@ util::Result<std::string> parse_choice(std::string_view text,
   return util::Error{"expected " + expected + ", got " + quoted(text)};
 }
 
+const std::vector<std::string_view>& syslog_facilities() {
+  static const std::vector<std::string_view> names = {"auth",   "authpriv", "daemon", "user",
+                                                      "local0", "local1",   "local2", "local3",
+                                                      "local4", "local5",   "local6", "local7"};
+  return names;
+}
+
+util::Result<std::string> parse_syslog_facility(std::string_view text) {
+  std::string_view name = trim(text);
+  if (name.size() > 4 && iequals(name.substr(0, 4), "log_")) {
+    name.remove_prefix(4);
+  }
+  auto parsed = parse_choice(name, syslog_facilities());
+  if (!parsed) {
+    return util::Error{parse_choice(text, syslog_facilities()).error() +
+                       " (LOG_LOCAL0 and the like are accepted too)"};
+  }
+  return parsed;
+}
+
+std::size_t inline_comment_at(std::string_view value) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if ((value[i] == ';' || value[i] == '#') &&
+        (i == 0 || value[i - 1] == ' ' || value[i - 1] == '\t')) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::string_view strip_inline_comment(std::string_view value) {
+  return trim(value.substr(0, inline_comment_at(value)));
+}
+
 std::vector<std::string> parse_list(std::string_view text) {
   std::vector<std::string> items;
   while (true) {

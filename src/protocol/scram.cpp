@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "pooler/protocol/saslprep.hpp"
 #include "pooler/util/secure.hpp"
 
 namespace pooler::protocol {
@@ -58,7 +59,10 @@ ScramKey hmac_sha256(std::string_view key, std::string_view data) {
   return out;
 }
 
-ScramKey salted_password(std::string_view password, std::string_view salt, int iterations) {
+// RFC 5802's SaltedPassword := Hi(Normalize(password), salt, i), Normalize being SASLprep with
+// PostgreSQL's fallback to the raw bytes: every path from a plain password to a key comes here.
+ScramKey salted_password(std::string_view password_text, std::string_view salt, int iterations) {
+  const std::string password = scram_password_bytes(password_text);
   ScramKey out{};
   require(password.size() <= INT_MAX && salt.size() <= INT_MAX);
   require(PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), as_bytes(salt),

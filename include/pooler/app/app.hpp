@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pooler/config/config.hpp"
+#include "pooler/util/log.hpp"
 
 namespace pooler::app {
 
@@ -17,7 +18,14 @@ struct RunOptions {
   // (predecessor_pid, from the pidfile; 0 if none runs) to stop accepting and drain.
   bool reboot = false;
   int predecessor_pid = 0;
+  // -q, -v and -d as given: every configuration adds its log settings to them.
+  util::LogOptions command_line_log;
 };
+
+// The logging a configuration asks for: its logfile, verbose (added to the -v count) and syslog
+// settings over the command line's -q, -v and -d.
+util::LogOptions log_options_for(const config::Settings& settings,
+                                 const util::LogOptions& command_line);
 
 class App {
  public:

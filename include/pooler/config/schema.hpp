@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pooler/config/config.hpp"
+#include "pooler/util/result.hpp"
 
 namespace pooler::config {
 
@@ -37,6 +38,12 @@ struct SettingRow {
   std::int64_t max = 0;
   std::vector<std::string_view> choices;  // kEnum kept as a string (sslmode, syslog_facility)
   bool file_mode = false;                 // unix_socket_mode: octal in and out
+  // Free text (paths, queries, passwords in URLs): a ';' or '#' after a blank may belong to the
+  // value, so a config file's text is kept as written. Every other row is a number, word or list
+  // of names that cannot contain one, and the loader strips such an inline comment.
+  bool free_text = false;
+  // Replaces the choices check of a kEnum string row (syslog_facility's two spellings).
+  util::Result<std::string> (*parse_text)(std::string_view text) = nullptr;
 
   bool reloadable() const { return reload == Reload::kLive; }
 };

@@ -37,6 +37,17 @@ util::Result<AuthType> parse_auth_type(std::string_view text);
 util::Result<std::string> parse_choice(std::string_view text,
                                        const std::vector<std::string_view>& choices);
 
+// syslog's facility names as PgBouncer takes them (auth, authpriv, daemon, user, local0-7), in
+// syslog.conf's spelling too: "LOG_LOCAL0" and "log_daemon" are local0 and daemon.
+const std::vector<std::string_view>& syslog_facilities();
+util::Result<std::string> parse_syslog_facility(std::string_view text);
+
+// Where an inline comment starts in a value: the first ';' or '#' that opens the value or follows
+// a blank; npos when there is none.
+std::size_t inline_comment_at(std::string_view value);
+// The value without its inline comment, trimmed.
+std::string_view strip_inline_comment(std::string_view value);
+
 // A comma-separated list; items are trimmed and empty items dropped.
 std::vector<std::string> parse_list(std::string_view text);
 

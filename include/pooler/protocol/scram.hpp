@@ -28,8 +28,8 @@ struct ScramVerifier {
 // Parses a PostgreSQL SCRAM verifier; nullopt if it is not one.
 std::optional<ScramVerifier> parse_scram_verifier(std::string_view secret);
 
-// Derives a verifier from a plain password (PostgreSQL's computation; ASCII passwords need no
-// SASLprep, others are used as their UTF-8 bytes).
+// Derives a verifier from a plain password as PostgreSQL does: SASLprep first, the raw bytes when
+// SASLprep fails (see saslprep.hpp). The client session's password is treated the same way.
 ScramVerifier make_scram_verifier(std::string_view password, std::string_view salt, int iterations);
 
 // Formats a verifier as PostgreSQL stores it.
