@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "pooler/app/app.hpp"
+#include "pooler/app/pidfile.hpp"
 #include "pooler/config/loader.hpp"
 #include "pooler/util/log.hpp"
 
@@ -23,6 +24,8 @@ void print_usage(std::ostream& out) {
          "  -q, --quiet          run quietly: nothing on stderr (the log file is unchanged)\n"
          "  -v, --verbose        increase verbosity (repeatable)\n"
          "  -u, --user=USERNAME  assume identity of USERNAME\n"
+         "  -R, --reboot         take over from the running pooler: share its port, then let\n"
+         "                       it drain and exit\n"
          "      --check          validate the configuration, print every problem, and exit\n"
          "  -V, --version        show version, then exit\n"
          "  -h, --help           show this help, then exit\n";
@@ -57,10 +60,14 @@ int main(int argc, char** argv) {
       {"daemon", no_argument, nullptr, 'd'}, {"quiet", no_argument, nullptr, 'q'},
       {"verbose", no_argument, nullptr, 'v'}, {"user", required_argument, nullptr, 'u'},
       {"version", no_argument, nullptr, 'V'}, {"help", no_argument, nullptr, 'h'},
-      {"check", no_argument, nullptr, 'C'},  {nullptr, 0, nullptr, 0}};
+      {"check", no_argument, nullptr, 'C'},  {"reboot", no_argument, nullptr, 'R'},
+      {nullptr, 0, nullptr, 0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, "dqvu:Vh", long_options, nullptr)) != -1) {
+  while ((opt = getopt_long(argc, argv, "dqvRu:Vh", long_options, nullptr)) != -1) {
     switch (opt) {
+      case 'R':
+        run_options.reboot = true;
+        break;
       case 'd':
         daemon = true;
         break;
@@ -107,6 +114,15 @@ int main(int argc, char** argv) {
   }
 
   const auto& settings = loaded.config.settings;
+  const std::string& pidfile = settings.pidfile;
+  if (!pidfile.empty()) {
+    run_options.predecessor_pid = pooler::app::running_pid(pidfile);
+    if (run_options.predecessor_pid != 0 && !run_options.reboot) {
+      std::cerr << "pooler: pidfile " << pidfile << " names a running process ("
+                << run_options.predecessor_pid << "); stop it first, or take over with -R\n";
+      return 1;
+    }
+  }
   if (daemon) {
     if (settings.logfile.empty()) {
       std::cerr << "pooler: -d requires logfile to be set, or the log would be lost\n";
@@ -126,9 +142,9 @@ int main(int argc, char** argv) {
   // Warnings only by now: logged, so they reach the log file and syslog too.
   for (const auto& d : loaded.diagnostics) spdlog::warn("{}", pooler::config::format(d));
 
-  std::string pidfile = settings.pidfile;
-  if (!pidfile.empty()) {
-    std::ofstream(pidfile) << getpid() << "\n";
+  std::string own_pidfile = pidfile;  // the config moves into the app below
+  if (!own_pidfile.empty() && !pooler::app::write_pidfile(own_pidfile)) {
+    spdlog::warn("cannot write pidfile {}", own_pidfile);
   }
   int rc;
   {
@@ -136,6 +152,6 @@ int main(int argc, char** argv) {
                          run_options);
     rc = app.run();
   }
-  if (!pidfile.empty()) unlink(pidfile.c_str());
+  if (!own_pidfile.empty()) pooler::app::remove_pidfile_if_ours(own_pidfile);
   return rc;
 }

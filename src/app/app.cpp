@@ -7,14 +7,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
 #include "app_state.hpp"
 #include "pooler/pool/server_target.hpp"
+#include "pooler/protocol/sqlstate.hpp"
 
 #ifdef POOLER_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
 
 namespace pooler::app {
+
+namespace ss = protocol::sqlstate;
 
 namespace {
 
@@ -69,12 +76,16 @@ App::State::State(std::shared_ptr<const config::Config> c, RunOptions o)
 bool App::State::listen() {
   const auto& s = config->settings;
   auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
-    if (phase != Phase::kRunning) return;
+    if (phase == Phase::kStopped) return;
     if (stream->kind() == net::Stream::Kind::kTcp) {
       net::tune_tcp(reinterpret_cast<uv_tcp_t*>(stream->raw()),
                     pool::tcp_options(config->settings));
     }
-    clients.accept(std::move(stream));
+    frontend::ClientConnection& client = clients.accept(std::move(stream));
+    // Taken from the backlog while draining: served through one transaction, then told.
+    if (phase == Phase::kWaitForClients) {
+      client.finish_at_boundary(ss::kAdminShutdown, "pooler is shutting down");
+    }
   };
   // A successor started with -R joins its predecessor's port; so_reuseport lets several
   // processes share the TCP port on purpose (each with a unix_socket_dir of its own).
@@ -103,6 +114,22 @@ bool App::State::listen() {
     listeners.push_back(std::move(*listener));
   }
   return true;
+}
+
+void App::State::take_over() {
+  if (!options.reboot) return;
+  if (options.predecessor_pid == 0) {
+    spdlog::warn("-R: no running pooler found through the pidfile; starting normally");
+    return;
+  }
+  // Its SIGTERM: it stops accepting, clients finish their transaction, it exits once drained.
+  if (::kill(options.predecessor_pid, SIGTERM) != 0) {
+    spdlog::error("-R: cannot signal the old process (pid {}): {}", options.predecessor_pid,
+                  std::strerror(errno));
+    return;
+  }
+  spdlog::info("-R: listening beside the old process (pid {}); it stops accepting and drains",
+               options.predecessor_pid);
 }
 
 // PgBouncer 1.23's signals.
@@ -179,6 +206,7 @@ int App::run() {
   s.clients.set_console(s.console);
   if (!s.listen()) return 1;
   if (!s.start_metrics()) return 1;
+  s.take_over();
   if (!s.drop_privileges()) return 1;
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.on_janitor(); });
   s.janitor->start(kJanitorInterval);

@@ -50,6 +50,7 @@ struct App::State final : admin::Controls {
 
   // Observation: metrics, alerts and their sinks.
   std::unique_ptr<metrics::Endpoint> metrics_endpoint;  // null when metrics_port = 0
+  bool metrics_retrying = false;  // -R: the predecessor still holds metrics_port
   alerts::Engine alert_engine;
   std::unique_ptr<alerts::Webhook> webhook;  // null without alert_webhook_url
   std::string webhook_url;                   // the URL `webhook` posts to
@@ -58,6 +59,8 @@ struct App::State final : admin::Controls {
   bool server_logged_in = false;  // some server logged in since start (for /readyz)
 
   bool listen();
+  // -R: the predecessor is told to stop accepting and drain, now that we listen beside it.
+  void take_over();
   void on_signal(int signum);
   void on_janitor();
   void roll_stats_when_due();

@@ -246,7 +246,11 @@ void App::State::begin_shutdown(admin::ShutdownMode mode) {
       });
 }
 
-void App::State::stop_listening() { listeners.clear(); }
+void App::State::stop_listening() {
+  // Connections the kernel already completed are served (and drained) rather than reset.
+  for (auto& listener : listeners) listener->accept_pending();
+  listeners.clear();
+}
 
 void App::State::request_finish() {
   // Never from inside the callback that asked (a console client, the janitor): finishing

@@ -119,6 +119,7 @@ metrics::Sample App::State::take_sample() {
 void App::State::observe_when_due() {
   auto now = clock.now();
   if (now < next_observation) return;
+  if (metrics_retrying) start_metrics();
   next_observation = now + util::seconds_to_duration(std::max(0.1, config->settings.alert_interval));
   metrics::Sample sample = take_sample();
   auto wall = std::chrono::system_clock::now();
@@ -184,12 +185,19 @@ void App::State::send_to_webhook(const std::vector<alerts::Alert>& changes, util
 bool App::State::start_metrics() {
   const auto& s = config->settings;
   if (s.metrics_port == 0) return true;
-  metrics_endpoint = std::make_unique<metrics::Endpoint>();
-  if (std::string error = metrics_endpoint->start(s.metrics_addr, s.metrics_port);
-      !error.empty()) {
-    spdlog::critical("{}", error);
-    return false;
+  auto endpoint = std::make_unique<metrics::Endpoint>();
+  if (std::string error = endpoint->start(s.metrics_addr, s.metrics_port); !error.empty()) {
+    if (!options.reboot) {
+      spdlog::critical("{}", error);
+      return false;
+    }
+    // -R: the predecessor holds the port until it exits; try again on later janitor ticks.
+    if (!metrics_retrying) spdlog::warn("{}; retrying until the old process lets go", error);
+    metrics_retrying = true;
+    return true;
   }
+  metrics_retrying = false;
+  metrics_endpoint = std::move(endpoint);
   spdlog::info("metrics on http://{}:{}/metrics", s.metrics_addr, s.metrics_port);
   metrics_endpoint->publish(std::make_shared<const metrics::Sample>(take_sample()));
   return true;

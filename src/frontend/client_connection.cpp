@@ -323,8 +323,11 @@ std::optional<config::PoolMode> ClientConnection::pool_mode() const {
 }
 
 void ClientConnection::finish_at_boundary(const char* sqlstate, std::string message) {
-  // A queued request is let run: it is answered, then the client is finished.
-  bool mid_transaction = state_ == ClientState::kWaiting ||
+  // A queued request is let run: it is answered, then the client is finished. A client still
+  // logging in is let in and through its first transaction: it came to run one.
+  bool logging_in = state_ == ClientState::kStartup || state_ == ClientState::kAuth ||
+                    state_ == ClientState::kLoginWait;
+  bool mid_transaction = logging_in || state_ == ClientState::kWaiting ||
                          (state_ == ClientState::kActive && server_ &&
                           (server_->busy() || server_->transaction_status() != 'I' || unsynced_ ||
                            server_->state() != backend::ServerState::kActive));

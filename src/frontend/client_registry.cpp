@@ -10,11 +10,12 @@ namespace pooler::frontend {
 
 ClientRegistry::~ClientRegistry() { close_all(); }
 
-void ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {
+ClientConnection& ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {
   auto client = std::make_unique<ClientConnection>(context_, std::move(stream), next_id_++);
   ClientConnection* raw = client.get();
   clients_.emplace(raw, std::move(client));
   raw->start();
+  return *raw;
 }
 
 void ClientRegistry::retire(ClientConnection& client) {

@@ -76,6 +76,18 @@ struct Listener::Impl {
   }
 };
 
+void Listener::accept_pending() {
+  uv_os_fd_t fd;
+  if (uv_fileno(&impl_->h.handle, &fd) != 0) return;
+  while (true) {
+    int conn = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn < 0) return;  // EAGAIN: the backlog is empty
+    if (auto stream = Stream::adopt(*impl_->loop, impl_->kind, conn)) {
+      impl_->on_accept(std::move(stream));
+    }
+  }
+}
+
 Listener::Listener(Impl* impl, std::string description)
     : impl_(impl), description_(std::move(description)) {}
 

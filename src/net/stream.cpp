@@ -6,6 +6,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <cstring>
 
 namespace pooler::net {
@@ -152,6 +154,19 @@ std::unique_ptr<Stream> Stream::create(Loop& loop, Kind kind) {
     return nullptr;
   }
   return std::make_unique<Stream>(impl);
+}
+
+std::unique_ptr<Stream> Stream::adopt(Loop& loop, Kind kind, int fd) {
+  auto stream = create(loop, kind);
+  int rc = !stream ? UV_ENOMEM
+           : kind == Kind::kTcp
+               ? uv_tcp_open(&stream->impl_->h.tcp, fd)
+               : uv_pipe_open(&stream->impl_->h.pipe, fd);
+  if (rc < 0) {
+    ::close(fd);  // not taken over by libuv
+    return nullptr;
+  }
+  return stream;
 }
 
 namespace {

@@ -23,7 +23,7 @@ class ClientRegistry {
   }
   ~ClientRegistry();
 
-  void accept(std::unique_ptr<net::Stream> stream);
+  ClientConnection& accept(std::unique_ptr<net::Stream> stream);
   // The client is finished; it is destroyed once the current callback has returned.
   void retire(ClientConnection& client);
   // Issues a cancel key (pid, key) unique among live clients.

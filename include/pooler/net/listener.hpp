@@ -38,6 +38,9 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   const std::string& description() const { return description_; }
+  // Hands every connection already waiting in the backlog to on_accept, so that closing the
+  // listener resets none of them (a successor shares the port and takes the new ones).
+  void accept_pending();
 
   struct Impl;
   Listener(Impl* impl, std::string description);

@@ -60,6 +60,8 @@ class Stream {
   static std::unique_ptr<Stream> accept_from(Loop& loop, uv_stream_t* server, Kind kind);
   // An unconnected stream for connect(); nullptr on failure.
   static std::unique_ptr<Stream> create(Loop& loop, Kind kind);
+  // A stream over a connected socket accepted outside libuv; nullptr (fd closed) on failure.
+  static std::unique_ptr<Stream> adopt(Loop& loop, Kind kind, int fd);
   // Connects a stream from create(): TCP to `addr`, or a unix socket at `path`. `done` gets 0 or
   // a libuv error, and is not called if the stream is destroyed first. connect_tcp returns a
   // libuv error (and never calls `done`) when the attempt cannot even start.
