@@ -197,6 +197,13 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+def show(conn, what):
+    """(column names, rows as {column: value}) of a console SHOW command on `conn`."""
+    cur = conn.execute(f"SHOW {what}")
+    names = [d.name for d in cur.description]
+    return names, [dict(zip(names, r)) for r in cur.fetchall()]
+
+
 class Sampler:
     """Calls fn() every `interval` seconds on a thread until stopped; keeps the values and the
     first exception. Use as a context manager; read .values afterwards."""

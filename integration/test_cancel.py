@@ -113,10 +113,7 @@ class Cancel(unittest.TestCase):
 def show_pools(pooler, db):
     """SHOW POOLS' row for db as {column: value}, over a fresh console connection."""
     with pooler.connect("scramuser", dbname="pgbouncer") as admin:
-        cur = admin.execute("SHOW POOLS")
-        names = [d.name for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-    return next((r for r in rows if r["database"] == db), None)
+        return next((r for r in h.show(admin, "POOLS")[1] if r["database"] == db), None)
 
 
 class CancelSafety(isolated_db.Case):

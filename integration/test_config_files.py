@@ -35,10 +35,6 @@ def console(pooler):
     return pooler.connect(ADMIN, dbname="pgbouncer")
 
 
-def show(admin, what):
-    cur = admin.execute(f"SHOW {what}")
-    names = [d.name for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 class WikiConfig(unittest.TestCase):
@@ -51,7 +47,7 @@ class WikiConfig(unittest.TestCase):
     def test_comments_after_values_are_ignored_and_the_values_take_effect(self):
         with self.start() as pooler:
             with console(pooler) as admin:
-                config = {row["key"]: row["value"] for row in show(admin, "CONFIG")}
+                config = {row["key"]: row["value"] for row in h.show(admin, "CONFIG")[1]}
                 self.assertEqual(config["pool_mode"], "transaction")
                 self.assertEqual(config["max_client_conn"], "50")
                 self.assertEqual(config["default_pool_size"], "1")
@@ -64,9 +60,9 @@ class WikiConfig(unittest.TestCase):
                 self.assertEqual(config["server_check_query"], "select 1 ; select 2")
                 with pooler.connect() as conn:
                     self.assertEqual(conn.execute("SELECT 40 + 2").fetchone()[0], 42)
-                    pools = [r for r in show(admin, "POOLS") if r["database"] == "itest"]
+                    pools = [r for r in h.show(admin, "POOLS")[1] if r["database"] == "itest"]
                     self.assertEqual([r["pool_mode"] for r in pools], ["transaction"])
-                databases = {r["name"]: r for r in show(admin, "DATABASES")}
+                databases = {r["name"]: r for r in h.show(admin, "DATABASES")[1]}
                 self.assertEqual(databases["itest"]["pool_size"], 1)
                 self.assertEqual(databases["itest"]["database"], "itest")
 

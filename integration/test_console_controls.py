@@ -58,17 +58,12 @@ def console_command(pooler, sql, user="scramuser"):
         return admin.execute(sql).statusmessage
 
 
-def show(admin, what):
-    """(column names, rows as dicts) of a SHOW command."""
-    cur = admin.execute(f"SHOW {what}")
-    names = [d.name for d in cur.description]
-    return names, [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def rows_for(admin, what, db):
     """The rows of a SHOW command for one database (SHOW DATABASES: by its name column)."""
     key = "name" if what.upper() == "DATABASES" else "database"
-    return [r for r in show(admin, what)[1] if r[key] == db]
+    return [r for r in h.show(admin, what)[1] if r[key] == db]
 
 
 def one_row(admin, what, db):
@@ -212,7 +207,7 @@ class StatsUnderLoad(Case):
                             f"5 s run: {averages}")
 
             with console(pooler) as admin:
-                names, _ = show(admin, "STATS")
+                names, _ = h.show(admin, "STATS")
                 self.assertEqual(names, STATS_COLUMNS)
                 st = one_row(admin, "STATS", self.db)
                 print(f"  SHOW STATS: {st}", file=sys.stderr)
@@ -226,17 +221,17 @@ class StatsUnderLoad(Case):
                 self.assertGreater(st["total_server_assignment_count"], 0, st)
                 self.assertGreaterEqual(st["total_client_login_count"], clients, st)
 
-                names, _ = show(admin, "STATS_TOTALS")
+                names, _ = h.show(admin, "STATS_TOTALS")
                 self.assertEqual(names, STATS_TOTALS_COLUMNS)
                 totals = one_row(admin, "STATS_TOTALS", self.db)
                 self.assertGreaterEqual(totals["xact_count"], st["total_xact_count"], totals)
                 self.assertGreaterEqual(totals["bytes_received"], st["total_received"], totals)
 
-                names, _ = show(admin, "STATS_AVERAGES")
+                names, _ = h.show(admin, "STATS_AVERAGES")
                 self.assertEqual(names, STATS_AVERAGES_COLUMNS)
                 one_row(admin, "STATS_AVERAGES", self.db)
 
-                names, rows = show(admin, "TOTALS")
+                names, rows = h.show(admin, "TOTALS")
                 self.assertEqual(names, ["name", "value"])
                 total_rows = {r["name"]: r["value"] for r in rows}
                 for key in ("total_xact_count", "total_query_count", "total_wait_time",
@@ -244,7 +239,7 @@ class StatsUnderLoad(Case):
                     self.assertIn(key, total_rows, sorted(total_rows))
                 self.assertGreaterEqual(total_rows["total_xact_count"], st["total_xact_count"])
 
-                names, rows = show(admin, "MEM")
+                names, rows = h.show(admin, "MEM")
                 self.assertEqual(names, MEM_COLUMNS)
                 self.assertTrue(rows, "SHOW MEM has no rows")
                 for r in rows:
@@ -424,7 +419,7 @@ class KillClient(Case):
                 conn.execute("SELECT 1")
 
             def client_id(app):
-                found = [r for r in show(admin, "CLIENTS")[1] if r["application_name"] == app]
+                found = [r for r in h.show(admin, "CLIENTS")[1] if r["application_name"] == app]
                 self.assertEqual(len(found), 1, f"SHOW CLIENTS rows for {app}: {found}")
                 return found[0]["id"]
 
@@ -440,10 +435,10 @@ class KillClient(Case):
             self.assert_fatal_on_wire(raw, "57P01", "the killed raw client")
 
             h.wait_until(lambda: not {victim_id, raw_id} & {r["id"] for r in
-                                                             show(admin, "CLIENTS")[1]},
+                                                             h.show(admin, "CLIENTS")[1]},
                          timeout=DEADLINE, message="the killed clients to leave SHOW CLIENTS")
             self.assertEqual(bystander.execute("SELECT 3").fetchone()[0], 3)
-            self.assertIn(bystander_id, {r["id"] for r in show(admin, "CLIENTS")[1]})
+            self.assertIn(bystander_id, {r["id"] for r in h.show(admin, "CLIENTS")[1]})
             self.assertEqual(self.db_flags(admin), (0, 0), "KILL_CLIENT paused the database")
 
             self.assert_console_error(admin, "KILL_CLIENT 987654321", "42704")
@@ -547,7 +542,7 @@ class SetAndAccess(Case):
                 console(pooler, "md5user") as stats:
             with self.connect(pooler) as client:
                 client.execute("SELECT 1")
-                client_id = next(r["id"] for r in show(admin, "CLIENTS")[1]
+                client_id = next(r["id"] for r in h.show(admin, "CLIENTS")[1]
                                  if r["database"] == self.db)
                 for sql in (f"PAUSE {self.db}", "PAUSE", f"RESUME {self.db}",
                             "SET default_pool_size = 9", f"KILL {self.db}", "KILL",
@@ -561,7 +556,7 @@ class SetAndAccess(Case):
                 self.assertEqual(config["default_pool_size"], "2")
                 self.assertEqual(client.execute("SELECT 2").fetchone()[0], 2)
                 # The stats user may still look.
-                self.assertTrue(show(stats, "STATS")[1])
+                self.assertTrue(h.show(stats, "STATS")[1])
 
 
 class PauseEdgeCases(Case):

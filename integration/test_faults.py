@@ -141,6 +141,15 @@ shared_buffers = 16MB
 class Case(isolated_db.Case):
     db_prefix, case_limit = "fault", CASE_LIMIT
 
+    def private_cluster(self):
+        """A running PrivateCluster of the case's own, destroyed at the end: (cluster, port,
+        database name)."""
+        port, dbname = h.free_port(), "private_db"
+        cluster = PrivateCluster(port, dbname)
+        self.addCleanup(cluster.destroy)
+        cluster.init()
+        return cluster, port, dbname
+
 
 class KilledServers(Case):
     def test_server_killed_while_idle_in_the_pool(self):
@@ -225,12 +234,8 @@ class KilledServers(Case):
 
 class UnreachablePostgres(Case):
     def test_unreachable_then_started_then_restarted_under_load(self):
-        port = h.free_port()
-        dbname = "private_db"
-        cluster = PrivateCluster(port, dbname)
-        self.addCleanup(cluster.destroy)
-        cluster.init()  # creates the role and database, then ...
-        cluster.stop()  # ... nothing listens on the port while the pooler starts
+        cluster, port, dbname = self.private_cluster()
+        cluster.stop()  # nothing listens on the port while the pooler starts
         settings = {"pool_mode": "transaction", "default_pool_size": 4, "server_login_retry": 1,
                     "query_wait_timeout": 3, "server_connect_timeout": 2}
         with Pooler(settings, databases={dbname: db_line(dbname, port=port)}) as pooler:
@@ -302,11 +307,7 @@ class RestartedPostgres(Case):
     def test_queued_clients_are_served_once_postgres_is_back(self):
         # PgBouncer's rule: once a pool has logged in, a failed login (PostgreSQL shutting down
         # or starting up) is logged and the queue waits for a later login that succeeds.
-        port = h.free_port()
-        dbname = "private_db"
-        cluster = PrivateCluster(port, dbname)
-        self.addCleanup(cluster.destroy)
-        cluster.init()
+        cluster, port, dbname = self.private_cluster()
         settings = {"pool_mode": "transaction", "default_pool_size": 1,
                     "server_login_retry": 0.5, "query_wait_timeout": 60}
         with Pooler(settings, databases={dbname: db_line(dbname, port=port)}) as pooler:
@@ -333,11 +334,7 @@ class RestartedPostgres(Case):
             self.assertIn("server login failed", log)
 
     def test_pgbench_through_a_restart_loses_only_the_running_clients(self):
-        port = h.free_port()
-        dbname = "private_db"
-        cluster = PrivateCluster(port, dbname)
-        self.addCleanup(cluster.destroy)
-        cluster.init()
+        cluster, port, dbname = self.private_cluster()
         cluster.pgbench_init()
         pool_size = 2
         settings = {"pool_mode": "transaction", "default_pool_size": pool_size,
@@ -369,11 +366,7 @@ class CrashedServer(Case):
     def test_backend_killed_without_a_word(self):
         # SIGKILL of a backend makes PostgreSQL restart every backend of its cluster: only on a
         # private cluster. The dying backend sends nothing, so the pooler has to say it.
-        port = h.free_port()
-        dbname = "private_db"
-        cluster = PrivateCluster(port, dbname)
-        self.addCleanup(cluster.destroy)
-        cluster.init()
+        cluster, port, dbname = self.private_cluster()
         settings = {"pool_mode": "transaction", "default_pool_size": 2, "server_login_retry": 1,
                     "query_wait_timeout": 10}
         with Pooler(settings, databases={dbname: db_line(dbname, port=port)}) as pooler:

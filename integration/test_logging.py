@@ -65,7 +65,7 @@ class StderrAndFile(unittest.TestCase):
             one_query(pooler)
             h.wait_until(lambda: "assigned server" in read(pooler.logfile),
                          message="a DEBUG line in the log file under -q")
-            self.assertRegex(read(pooler.logfile), r"\] DEBUG C-0x[0-9a-f]+ .*assigned server")
+            self.assertRegex(read(pooler.logfile), r"\] DEBUG C-0x[0-9a-f]+: .*assigned server")
             self.assertEqual(pooler.output(), "")
 
     def test_warnings_about_the_config_reach_the_log_file(self):

@@ -139,21 +139,17 @@ def console(pooler):
     return pooler.connect(USER, dbname="pgbouncer")
 
 
-def show(admin, what):
-    cur = admin.execute(f"SHOW {what}")
-    names = [d.name for d in cur.description]
-    return names, [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def one_row(admin, what, db):
-    rows = [r for r in show(admin, what)[1] if r["database"] == db]
+    rows = [r for r in h.show(admin, what)[1] if r["database"] == db]
     if len(rows) != 1:
         raise AssertionError(f"SHOW {what}: expected one row for {db}, got {rows}")
     return rows[0]
 
 
 def alert_rows(admin, db):
-    return {r["alert"]: r for r in show(admin, "ALERTS")[1] if r["database"] == db}
+    return {r["alert"]: r for r in h.show(admin, "ALERTS")[1] if r["database"] == db}
 
 
 # --- a webhook receiver ---
@@ -433,7 +429,7 @@ class SaturationAlerts(Case):
             with self.connect(pooler) as c:
                 c.execute("SELECT 1")  # the pool exists, idle
             self.settle(pooler)
-            names, _ = show(admin, "ALERTS")
+            names, _ = h.show(admin, "ALERTS")
             self.assertEqual(names, ALERT_COLUMNS)
             # Nothing fires on an idle pool.
             self.assertEqual(alert_rows(admin, self.db), {})
@@ -758,7 +754,7 @@ class LoginAndProcessAlerts(Case):
     def test_clients_near_max_client_conn_alert_and_the_refusal_is_counted(self):
         with self.pooler(max_client_conn=5) as pooler, console(pooler) as admin:
             def near_limit():
-                return [r for r in show(admin, "ALERTS")[1]
+                return [r for r in h.show(admin, "ALERTS")[1]
                         if r["alert"] == "ClientConnectionsNearLimit"]
 
             refused = "pooler_client_connections_refused_total"

@@ -43,10 +43,6 @@ def console(pooler):
     return pooler.connect(ADMIN, dbname="pgbouncer")
 
 
-def show(admin, what):
-    cur = admin.execute(f"SHOW {what}")
-    names = [d.name for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def show_config(pooler):
@@ -55,7 +51,7 @@ def show_config(pooler):
 
 
 def pool_row(admin, db, user="scramuser"):
-    rows = [r for r in show(admin, "POOLS") if r["database"] == db and r["user"] == user]
+    rows = [r for r in h.show(admin, "POOLS")[1] if r["database"] == db and r["user"] == user]
     return rows[0] if rows else None
 
 
@@ -303,7 +299,7 @@ class Reload(unittest.TestCase):
                 rewrite(pooler, databases={main: db_line(main)})
                 with console(pooler) as admin:
                     admin.execute("RELOAD")
-                    self.assertNotIn(alias, [r["name"] for r in show(admin, "DATABASES")])
+                    self.assertNotIn(alias, [r["name"] for r in h.show(admin, "DATABASES")[1]])
                 # The open transaction goes on and commits.
                 self.assertEqual(leaving.execute("SELECT 2").fetchone()[0], 2)
                 leaving.commit()
@@ -459,7 +455,7 @@ class Signals(unittest.TestCase):
             pooler.send_signal(signal.SIGUSR1)
             h.wait_until(lambda: dict(admin.execute("SHOW STATE").fetchall()).get("paused")
                          == "yes", timeout=20, message="SHOW STATE paused=yes after SIGUSR1")
-            dbrow = [r for r in show(admin, "DATABASES") if r["name"] == db]
+            dbrow = [r for r in h.show(admin, "DATABASES")[1] if r["name"] == db]
             self.assertTrue(dbrow and dbrow[0]["paused"] == 1, dbrow)
 
             result = {}
@@ -484,7 +480,7 @@ class Signals(unittest.TestCase):
             self.assertFalse(waiter.is_alive(), "the query still waits after SIGUSR2")
             self.assertEqual(result, {"value": 42})
             self.assertEqual(dict(admin.execute("SHOW STATE").fetchall()).get("paused"), "no")
-            dbrow = [r for r in show(admin, "DATABASES") if r["name"] == db]
+            dbrow = [r for r in h.show(admin, "DATABASES")[1] if r["name"] == db]
             self.assertEqual(dbrow[0]["paused"], 0, dbrow)
 
     def test_sigquit_exits_at_once(self):

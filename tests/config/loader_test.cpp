@@ -5,6 +5,7 @@
 
 #include "config_test_support.hpp"
 #include "pooler/config/values.hpp"
+#include "../util/lcg.hpp"
 
 namespace pooler::config {
 namespace {
@@ -305,18 +306,7 @@ TEST_CASE("diagnostics format like a compiler's") {
   CHECK_FALSE(has_errors({Diagnostic{Severity::kWarning, "a", 1, "", ""}}));
 }
 
-// A fixed-seed generator: reproducible "random" input without <random>'s per-platform drift.
-class Lcg {
- public:
-  explicit Lcg(std::uint64_t seed) : state_(seed) {}
-  std::uint32_t next() {
-    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<std::uint32_t>(state_ >> 33);
-  }
-
- private:
-  std::uint64_t state_;
-};
+using pooler::testing::Lcg;
 
 TEST_CASE("any value survives the trip through inih exactly, however long") {
   const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 ;#:=[]'\"\\%$,.-";

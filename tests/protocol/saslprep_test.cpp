@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pooler/protocol/scram.hpp"
+#include "../util/lcg.hpp"
 
 namespace pooler::protocol {
 namespace {
@@ -118,18 +119,7 @@ void check_same_keys_as_libpq(PGconn* conn, const std::string& password) {
   CHECK(format_scram_verifier(ours) == secret);
 }
 
-// A fixed-seed generator: reproducible input without <random>'s per-platform drift.
-class Lcg {
- public:
-  explicit Lcg(std::uint64_t seed) : state_(seed) {}
-  std::uint32_t next() {
-    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<std::uint32_t>(state_ >> 33);
-  }
-
- private:
-  std::uint64_t state_;
-};
+using pooler::testing::Lcg;
 
 TEST_CASE("SCRAM keys from non-ASCII passwords equal those libpq (PostgreSQL's saslprep) makes") {
   // libpq only needs a connection object to compute a secret: this one never opens a socket.
