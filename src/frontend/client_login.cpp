@@ -1,0 +1,317 @@
+// ClientConnection's login: the startup packet (or a CancelRequest), authentication, the
+// checks that come after it, and the greeting; the admin console's login too.
+#include "pooler/frontend/client_connection.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "pooler/frontend/client_registry.hpp"
+#include "pooler/pool/server_target.hpp"
+#include "pooler/protocol/framer.hpp"
+#include "pooler/protocol/message_builder.hpp"
+#include "pooler/protocol/sqlstate.hpp"
+
+namespace pooler::frontend {
+
+namespace ss = protocol::sqlstate;
+
+namespace {
+
+// Startup parameters that are not session settings to track or refuse.
+bool is_connection_parameter(std::string_view name) {
+  return name == "user" || name == "database";
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view value) {
+  for (const auto& item : list) {
+    if (item == value) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void ClientConnection::handle_startup_bytes() {
+  while (state_ == ClientState::kStartup) {
+    // node's pg, told to end() before its socket connected, sends Terminate ahead of the
+    // startup packet: a client saying goodbye, which PostgreSQL closes without a word.
+    static constexpr std::string_view kTerminate{"X\0\0\0\4", 5};
+    if (buffer_.size() >= kTerminate.size() && buffer_.compare(0, 5, kTerminate) == 0) {
+      close("client close request");
+      return;
+    }
+    auto frame = protocol::frame_startup(util::as_bytes(buffer_));
+    if (frame.malformed()) {
+      fail(ss::kProtocolViolation, frame.error);
+      return;
+    }
+    if (!frame.complete()) return;
+    auto packet = protocol::parse_startup(frame.body);
+    buffer_.erase(0, frame.size);
+    if (std::holds_alternative<protocol::SslRequest>(packet) ||
+        std::holds_alternative<protocol::GssEncRequest>(packet)) {
+      // No TLS or GSS encryption yet: 'N' tells the client to go on in plain text.
+      stream_->write(std::string_view("N"));
+      continue;
+    }
+    if (auto* cancel = std::get_if<protocol::CancelRequest>(&packet)) {
+      handle_cancel_request(*cancel);
+      return;
+    }
+    if (auto* bad = std::get_if<protocol::BadStartup>(&packet)) {
+      fail(bad->sqlstate.c_str(), bad->message);
+      return;
+    }
+    handle_startup_message(std::get<protocol::StartupMessage>(packet));
+  }
+  // What followed the startup packet in the same read is read as the messages it is, as
+  // PostgreSQL does.
+  if (state_ == ClientState::kAuth && !buffer_.empty()) handle_auth_bytes();
+}
+
+void ClientConnection::handle_cancel_request(const protocol::CancelRequest& request) {
+  // Like PostgreSQL, answer only by closing, and only once the backend has been signalled:
+  // libpq's PQcancel waits for that close, so the caller knows the cancel has landed.
+  state_ = ClientState::kCancelRequest;
+  stream_->stop_reading();
+  liveness_ = std::make_shared<char>(0);
+  std::weak_ptr<void> alive = liveness_;
+  const char* refused = context_.clients.cancel(request.pid, request.key, [this, alive] {
+    if (!alive.expired()) close("successfully sent cancel request");
+  });
+  if (refused != nullptr) close(refused);
+}
+
+void ClientConnection::handle_startup_message(const protocol::StartupMessage& message) {
+  const auto& settings = config_->settings;
+  if (message.requested_minor > 0 || !message.protocol_options.empty()) {
+    std::string out;
+    protocol::append_negotiate_protocol_version(out, 0, message.protocol_options);
+    stream_->write(out);
+  }
+  if (const std::string* user = message.find("user")) user_ = *user;
+  const std::string* database = message.find("database");
+  database_ = database != nullptr && !database->empty() ? *database : user_;
+  if (settings.log_connections) {
+    spdlog::info("{} login attempt: db={} user={} tls=no", prefix(), database_, user_);
+  }
+  if (user_.empty()) {
+    refuse(metrics::Refusal::kProtocolError, ss::kInvalidAuthorization, "no username supplied");
+    return;
+  }
+  if (context_.clients.size() > static_cast<std::size_t>(settings.max_client_conn)) {
+    refuse(metrics::Refusal::kMaxClientConn, ss::kTooManyConnections,
+           "no more connections allowed (max_client_conn)");
+    return;
+  }
+  tracked_ = backend::tracked_parameters(settings.track_extra_parameters);
+  for (const auto& [name, value] : message.parameters) {
+    if (is_connection_parameter(name)) continue;
+    std::string canonical = backend::canonical_parameter(name, tracked_);
+    if (!canonical.empty()) {
+      parameters_.set(canonical, value);
+    } else if (!contains(settings.ignore_startup_parameters, name)) {
+      refuse(metrics::Refusal::kProtocolError, ss::kProtocolViolation,
+             "unsupported startup parameter: " + name);
+      return;
+    }
+  }
+  if (settings.application_name_add_host) {
+    // As PgBouncer: the client's address rides along in application_name for the server's logs.
+    const std::string* name = parameters_.get("application_name");
+    std::string where = peer_.is_unix ? "unix(" + std::to_string(peer_.port) + ")"
+                                      : peer_.addr + ":" + std::to_string(peer_.port);
+    parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
+  }
+  console_requested_ = database_ == "pgbouncer" || database_ == "pooler";
+  // PgBouncer's rule: user "pgbouncer" over the unix socket from the pooler's own uid needs no
+  // password.
+  if (console_requested_ && user_ == "pgbouncer" && peer_.is_unix &&
+      peer_.uid == static_cast<int>(getuid())) {
+    console_login();
+    return;
+  }
+  // Whether the database exists is told only after authentication, so the answer cannot be
+  // used to probe for names.
+  authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
+                                                   config_->find_secret(user_),
+                                                   settings.scram_iterations,
+                                                   context_.clients.mock_seed());
+  state_ = ClientState::kAuth;
+  if (authenticator_->refused_without_password()) {
+    auth_failed("user not found in auth_file");
+    return;
+  }
+  if (!authenticator_->needs_password()) {
+    password_accepted();
+    return;
+  }
+  stream_->write(authenticator_->start());
+}
+
+void ClientConnection::auth_failed(const std::string& detail) {
+  spdlog::info("{} {}: {}", prefix(), authenticator_->failure_message(), detail);
+  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword, authenticator_->failure_message());
+}
+
+void ClientConnection::password_accepted(std::string out) {
+  if (console_requested_) {
+    console_login(std::move(out));
+  } else {
+    authenticated(std::move(out));
+  }
+}
+
+void ClientConnection::handle_auth_bytes() {
+  while (state_ == ClientState::kAuth) {
+    auto frame = protocol::frame_typed(util::as_bytes(buffer_), protocol::kMaxStartupPacket);
+    if (frame.malformed()) {
+      fail(ss::kProtocolViolation, frame.error);
+      return;
+    }
+    if (!frame.complete()) return;
+    if (frame.type == 'X') {
+      // Gave up before answering (node's pg sends Terminate right after the startup packet).
+      close("client close request");
+      return;
+    }
+    if (frame.type != 'p') {
+      fail(ss::kProtocolViolation, "expected a password message");
+      return;
+    }
+    std::string reply;
+    auto outcome = authenticator_->handle(frame.body, reply);
+    buffer_.erase(0, frame.size);
+    if (outcome == Authenticator::Outcome::kFailed) {
+      auth_failed(authenticator_->failure_detail());
+      return;
+    }
+    if (outcome != Authenticator::Outcome::kOk) {
+      stream_->write(reply);
+    } else {
+      password_accepted(std::move(reply));
+    }
+  }
+}
+
+void ClientConnection::authenticated(std::string out) {
+  // Whatever followed the last auth message is already query traffic.
+  std::string early = std::move(buffer_);
+  buffer_.clear();
+  protocol::append_auth_ok(out);
+
+  auto found = config_->find_database(database_);
+  if (!found) {
+    refuse(metrics::Refusal::kUnknownDatabase, ss::kInvalidCatalogName,
+           "no such database: " + database_);
+    return;
+  }
+  if (context_.pools.disabled(database_)) {
+    refuse(metrics::Refusal::kDatabaseDisabled, ss::kObjectNotInPrerequisiteState,
+           "database \"" + database_ + "\" is disabled");
+    return;
+  }
+  const config::DatabaseEntry& database = *found;
+  std::string server_user = database.user.empty() ? user_ : database.user;
+  backend::ServerTarget target = pool::server_target(*config_, database, server_user);
+  if (target.secret.empty() && server_user == user_ && authenticator_) {
+    // No password to log in with: a SCRAM verifier, usable only with the client's own proof
+    // (the authenticator has keys only after a SCRAM login against a verifier).
+    target.scram_client_key = authenticator_->scram_client_key();
+    target.scram_server_key = authenticator_->scram_server_key();
+  }
+  authenticator_.reset();
+  apply_timeouts();
+  pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
+  if (int queue_limit = config_->settings.max_wait_queue; pool_->refuses_new_clients(queue_limit)) {
+    refuse(metrics::Refusal::kSaturated, ss::kTooManyConnections,
+           "pool " + database_ + "/" + server_user + " is saturated (PoolSaturated) with " +
+               std::to_string(pool_->counts().waiting) + " clients waiting, over max_wait_queue " +
+               std::to_string(queue_limit) + "; try again later");
+    return;
+  }
+  ++pool_->stats().client_login_count;
+  context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
+
+  if (const auto& welcome = pool_->welcome_parameters()) {
+    greet(*welcome, std::move(out));
+  } else {
+    // No server of this pool has logged in yet: get one, greet with its parameters.
+    stream_->write(out);
+    state_ = ClientState::kLoginWait;
+    request_server();
+  }
+  if (!early.empty() && state_ != ClientState::kClosed) handle_query_bytes(util::as_bytes(early));
+}
+
+
+void ClientConnection::console_login(std::string out) {
+  const auto& settings = config_->settings;
+  auto listed = [this](const std::vector<std::string>& users) { return contains(users, user_); };
+  bool own_peer = user_ == "pgbouncer" && peer_.is_unix && peer_.uid == static_cast<int>(getuid());
+  ConsoleRole role;
+  if (own_peer || listed(settings.admin_users)) {
+    role = ConsoleRole::kAdmin;
+  } else if (listed(settings.stats_users)) {
+    role = ConsoleRole::kStats;
+  } else {
+    refuse(metrics::Refusal::kNotAllowed, ss::kInvalidAuthorization, "not allowed");
+    return;
+  }
+  if (context_.console == nullptr) {
+    fail(ss::kCannotConnectNow, "the admin console is not available");
+    return;
+  }
+  authenticator_.reset();
+  std::string early = std::move(buffer_);
+  buffer_.clear();
+  console_ = std::make_unique<ConsoleSession>(*context_.console, role);
+  // The values PgBouncer's console reports, so clients configure themselves the same way.
+  protocol::append_auth_ok(out);
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"server_version", context_.console->server_version()},
+           {"client_encoding", "UTF8"},
+           {"DateStyle", "ISO"},
+           {"TimeZone", "GMT"},
+           {"standard_conforming_strings", "on"},
+           {"integer_datetimes", "on"},
+           {"default_transaction_isolation", "read committed"}}) {
+    protocol::append_parameter_status(out, name, value);
+  }
+  context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
+  protocol::append_backend_key_data(out, cancel_pid_, cancel_key_);
+  protocol::append_ready_for_query(out, 'I');
+  stream_->write(out);
+  // The console keeps reading through a SUSPEND, so the RESUME can arrive.
+  stream_->exempt_from_suspension();
+  greeted_ = true;
+  ++context_.pools.events().clients_accepted;
+  state_ = ClientState::kConsole;
+  if (!early.empty()) {
+    buffer_ = std::move(early);
+    handle_console_bytes();
+  }
+}
+
+
+void ClientConnection::greet(const backend::ParameterSet& server_parameters, std::string out) {
+  backend::ParameterSet shown = server_parameters;
+  for (const auto& [name, value] : parameters_.entries()) shown.set(name, value);
+  // The client's view starts as the server's defaults plus what it asked for.
+  for (const auto& [name, value] : shown.entries()) {
+    if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
+  }
+  for (const auto& [name, value] : shown.entries()) {
+    protocol::append_parameter_status(out, name, value);
+  }
+  protocol::append_backend_key_data(out, cancel_pid_, cancel_key_);
+  protocol::append_ready_for_query(out, 'I');
+  stream_->write(out);
+  greeted_ = true;
+  ++context_.pools.events().clients_accepted;
+  enter_idle();
+}
+
+
+}  // namespace pooler::frontend
