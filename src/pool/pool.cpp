@@ -376,13 +376,14 @@ void Pool::login_failed(ServerConnection& server, const protocol::ErrorFields& e
     fail_waiters(protocol::sqlstate::kConnectionFailure, error.message);
     return;
   }
-  if (!welcome_) {
-    // Nobody has been greeted yet: the clients logging in hear the reason now, as they would
-    // from PostgreSQL itself.
+  if (why == backend::LoginFailure::kRefused && !welcome_) {
+    // PostgreSQL said no before anyone was greeted: the clients logging in hear its reason
+    // now, as they would from PostgreSQL itself.
     fail_waiters(login_error_sqlstate(), error.message);
   }
-  // Once the pool has logged in before (PostgreSQL restarting, say), the queued clients stay
-  // queued: a retry after server_login_retry may serve them before their own timeout ends.
+  // Unreachable, or refused once the pool has logged in before (PostgreSQL restarting): the
+  // queued clients stay queued, since a retry after server_login_retry may serve them before
+  // their own timeout ends.
 }
 
 void Pool::fail_waiters(const std::string& sqlstate, const std::string& message) {
