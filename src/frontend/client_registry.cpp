@@ -57,7 +57,7 @@ const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
     ++context_.pools.events().cancels_idle;
     return "cancel request for idle client";
   }
-  spdlog::debug("C-{:#x} cancel request forwarded", it->second->id());
+  spdlog::debug("C-{:#x}: cancel request forwarded", it->second->id());
   ++context_.pools.events().cancels_forwarded;
   return nullptr;
 }

@@ -428,8 +428,7 @@ void Pool::drop(ServerConnection& server) {
 void Pool::log_close(const ServerConnection& server, std::string_view reason) const {
   if (!settings_.log_disconnections) return;
   auto age = util::duration_to_seconds(context_.clock.now() - server.connected_at());
-  spdlog::info("{} closing because: {} (age={:.0f}s)", server.log_prefix(), reason,
-               age);
+  spdlog::info("{} closing because: {} (age={:.0f}s)", server.log_prefix(), reason, age);
 }
 
 bool Pool::expired(const ServerConnection& server) const {
@@ -440,8 +439,7 @@ bool Pool::expired(const ServerConnection& server) const {
 void Pool::enforce_query_timeout(ServerConnection& server) {
   server.mark_timed_out();
   context_.events.count(metrics::Timeout::kQueryTimeout);
-  spdlog::warn("S-{:#x} {}/{} query_timeout: cancelling the running query", server.id(),
-               key_.database, key_.user);
+  spdlog::warn("{} query_timeout: cancelling the running query", server.log_prefix());
   server.send_cancel();
   if (backend::ServerPeer* peer = server.peer()) peer->on_query_timeout();
 }
