@@ -119,9 +119,11 @@ class ClientAuth(unittest.TestCase):
                 login(pooler, "scramuser", dbname="nosuchdb")
             self.assertEqual(caught.exception.sqlstate, "3D000")
             self.assertEqual(caught.exception.message, "no such database: nosuchdb")
-            self.assertRegex(pooler.log(), r"C-0x[0-9a-f]+: nosuchdb/scramuser@127\.0\.0\.1:\d+ "
+            # Logged just after the error went out: wait for the line rather than race it.
+            h.wait_until(lambda: re.search(r"C-0x[0-9a-f]+: nosuchdb/scramuser@127\.0\.0\.1:\d+ "
                                            r"closing because: no such database: nosuchdb "
-                                           r"\(age=\d+s\)")
+                                           r"\(age=\d+s\)", pooler.log()),
+                         timeout=5, message="the close line for the unknown database")
 
     def test_missing_user_looks_like_a_real_one(self):
         # The salt a missing user is shown stays the same across attempts, as a real user's
