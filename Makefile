@@ -15,12 +15,13 @@ all: build
 deps:
 	scripts/install-deps.sh
 
+# Warnings are errors in the builds the tests use; a plain cmake build leaves them warnings.
 build:
-	cmake -S . -B build
+	cmake -S . -B build -DPOOLER_WERROR=ON
 	cmake --build build -j$(JOBS)
 
 build-asan:
-	cmake -S . -B build-asan -DPOOLER_SANITIZE=ON
+	cmake -S . -B build-asan -DPOOLER_SANITIZE=ON -DPOOLER_WERROR=ON
 	cmake --build build-asan -j$(JOBS)
 
 # Both suites run even when the first fails; the target fails if either does.
