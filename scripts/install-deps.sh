@@ -18,6 +18,9 @@ packages=(
   # Only /usr/bin/promtool is used: it checks and unit-tests deploy/prometheus/ (deploy/deploy.cmake).
   # The package's server is never started by the tests.
   prometheus
+  # The fuzz build (make build-fuzz): clang, and clang 14's runtimes (libFuzzer, ASan, UBSan),
+  # which clang only recommends.
+  clang libclang-rt-14-dev
 )
 
 missing=()

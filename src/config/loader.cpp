@@ -624,8 +624,10 @@ class Interpreter {
     }
     bool ok = true;
     for (const auto& [key, value] : *pairs) {
+      // Clang 14 (the fuzz build) cannot capture a structured binding; a reference to it it can.
+      const std::string& wanted = key;
       auto param = std::find_if(params.begin(), params.end(),
-                                [&](const EntryParam<Entry>& p) { return p.key == key; });
+                                [&](const EntryParam<Entry>& p) { return p.key == wanted; });
       if (param == params.end()) {
         fail(raw.where, entry.name, "unknown parameter '" + key + "' in " + kind + " entry");
         ok = false;
