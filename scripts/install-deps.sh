@@ -11,6 +11,8 @@ packages=(
   # it installed, so ask for the real metapackage instead.
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer python3 python3-psycopg
+  # psycopg2: the DB-API driver most health-check scripts use (integration/test_console_drivers.py).
+  python3-psycopg2
   procps iproute2 util-linux coreutils
   # systemd-analyze and systemd-sysusers check systemd/ offline (scripts/verify-service.sh); no
   # running systemd is needed.

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "pooler/admin/views.hpp"
@@ -67,7 +69,8 @@ constexpr std::string_view kHelp =
     "\tKILL_CLIENT <id>\n"
     "\tSHUTDOWN\n"
     "\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
-    "\tWAIT_CLOSE [<db>]";
+    "\tWAIT_CLOSE [<db>]\n"
+    "\tBEGIN|COMMIT|ROLLBACK (accepted for drivers, no effect)";
 
 // The statement's words as written (database names are case-sensitive), without a trailing ';'.
 std::vector<std::string> words_of(std::string_view statement) {
@@ -138,6 +141,62 @@ std::optional<std::pair<std::string, std::string>> parse_set(std::string_view st
   return std::make_pair(std::string(key), unquoted);
 }
 
+// BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK and ABORT with their optional words: the tag
+// PostgreSQL answers them with, nullopt for anything else. DB-API drivers without autocommit
+// (psycopg2, psycopg 3) send BEGIN before the first statement and COMMIT or ROLLBACK after; the
+// console has no transactions, so these succeed and change nothing, for stats users too.
+std::optional<std::string_view> transaction_tag(const std::vector<std::string>& words) {
+  std::vector<std::string> rest;  // upper case, commas split off (BEGIN READ ONLY, DEFERRABLE)
+  for (const std::string& word : words) {
+    std::string part;
+    for (char c : upper(word) + ",") {
+      if (c != ',') {
+        part.push_back(c);
+      } else if (!part.empty()) {
+        rest.push_back(std::exchange(part, {}));
+      }
+    }
+  }
+  auto optional_word = [&](std::size_t at, std::initializer_list<std::string_view> allowed) {
+    return at < rest.size() && std::find(allowed.begin(), allowed.end(), rest[at]) != allowed.end()
+               ? at + 1
+               : at;
+  };
+  if (rest.empty()) {
+    return std::nullopt;
+  }
+  const std::string& command = rest[0];
+  if (command == "BEGIN" || (command == "START" && rest.size() >= 2 && rest[1] == "TRANSACTION")) {
+    constexpr std::string_view kModeWords[] = {
+        "ISOLATION",   "LEVEL", "SERIALIZABLE", "REPEATABLE", "READ",      "COMMITTED",
+        "UNCOMMITTED", "WRITE", "ONLY",         "NOT",        "DEFERRABLE"};
+    std::size_t at = command == "BEGIN" ? optional_word(1, {"WORK", "TRANSACTION"}) : 2;
+    for (; at < rest.size(); ++at) {
+      if (std::find(std::begin(kModeWords), std::end(kModeWords), rest[at]) ==
+          std::end(kModeWords)) {
+        return std::nullopt;
+      }
+    }
+    return command == "BEGIN" ? "BEGIN" : "START TRANSACTION";
+  }
+  if (command == "COMMIT" || command == "END" || command == "ROLLBACK" || command == "ABORT") {
+    // Not ROLLBACK TO SAVEPOINT or COMMIT PREPARED: those name things the console does not have.
+    std::size_t at = optional_word(1, {"WORK", "TRANSACTION"});
+    if (at < rest.size() && rest[at] == "AND") {
+      at = optional_word(at + 1, {"NO"});
+      if (at >= rest.size() || rest[at] != "CHAIN") {
+        return std::nullopt;
+      }
+      ++at;
+    }
+    if (at != rest.size()) {
+      return std::nullopt;
+    }
+    return command == "COMMIT" || command == "END" ? "COMMIT" : "ROLLBACK";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Console::Console(Controls& controls, std::string version)
@@ -151,6 +210,11 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
     ConsoleReply reply;
     reply.messages.push_back('I');  // EmptyQueryResponse
     reply.messages.append({0, 0, 0, 4});
+    return reply;
+  }
+  if (auto tag = transaction_tag(words)) {
+    ConsoleReply reply;
+    append_command_complete(reply.messages, *tag);
     return reply;
   }
   std::string command = upper(words[0]);
