@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "pooler/admin/socket_views.hpp"
 #include "pooler/admin/views.hpp"
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/protocol/sqlstate.hpp"
@@ -43,19 +44,20 @@ constexpr ShowCommand kShowCommands[] = {
     {"TOTALS", show_totals},
     {"MEM", show_mem},
     {"ALERTS", show_alerts},
+    {"SOCKETS", show_sockets},
+    {"ACTIVE_SOCKETS", show_active_sockets},
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
-// typos: FDS and SOCKETS hand sockets over in PgBouncer's online restart (-R), which pooler does
-// not do; no DNS cache or peers exist to show.
-constexpr std::string_view kUnsupported[] = {
-    "SHOW FDS",      "SHOW SOCKETS",   "SHOW ACTIVE_SOCKETS", "SHOW DNS_HOSTS",
-    "SHOW DNS_ZONES", "SHOW PEERS",    "SHOW PEER_POOLS"};
+// typos: FDS hands sockets over in PgBouncer's online restart (-R), which pooler does not do; no
+// DNS cache or peers exist to show.
+constexpr std::string_view kUnsupported[] = {"SHOW FDS", "SHOW DNS_HOSTS", "SHOW DNS_ZONES",
+                                             "SHOW PEERS", "SHOW PEER_POOLS"};
 
 constexpr std::string_view kHelp =
     "Console usage\n"
     "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-    "\tSHOW LISTS|MEM|STATE|ALERTS\n"
+    "\tSHOW LISTS|MEM|STATE|ALERTS|SOCKETS|ACTIVE_SOCKETS\n"
     "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
     "\tSET key = arg\n"
     "\tRELOAD\n"

@@ -316,7 +316,7 @@ TEST_CASE("SELECT is routed to SHOW as in PgBouncer") {
   CHECK(msgs[0].type == 'T');
 }
 
-TEST_CASE("transaction statements are no-ops answered with PostgreSQL's tags, for stats users too") {
+TEST_CASE("transaction statements are no-ops with PostgreSQL's tags, for stats users too") {
   // psycopg2 and psycopg 3 without autocommit send BEGIN before the first statement.
   Fixture f;
   const std::pair<const char*, const char*> cases[] = {
@@ -376,4 +376,17 @@ TEST_CASE("a driver's transaction around SHOW works in one console session") {
   auto committed = query("COMMIT");
   REQUIRE(committed.size() == 2);
   CHECK(committed[0].body == std::string("COMMIT\0", 7));
+}
+
+TEST_CASE("SHOW SOCKETS and ACTIVE_SOCKETS answer tables, for stats users too; not SHOW FDS") {
+  Fixture f;
+  for (const char* sql : {"SHOW SOCKETS", "show active_sockets;"}) {
+    CAPTURE(sql);
+    auto msgs = messages_of(f.run(sql, ConsoleRole::kStats));
+    REQUIRE(msgs.size() == 2);  // the fake snapshot has no connections
+    CHECK(msgs[0].type == 'T');
+    CHECK(column_names(msgs[0].body).back() == "send_avail");
+    CHECK(msgs[1].type == 'C');
+  }
+  CHECK(sqlstate_of(f.run("SHOW FDS")) == "0A000");
 }
