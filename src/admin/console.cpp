@@ -74,12 +74,17 @@ constexpr std::string_view kHelp =
     "\tWAIT_CLOSE [<db>]\n"
     "\tBEGIN|COMMIT|ROLLBACK (accepted for drivers, no effect)";
 
+// What separates the words of a statement.
+bool is_separator(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) || c == ';';
+}
+
 // The statement's words as written (database names are case-sensitive), without a trailing ';'.
 std::vector<std::string> words_of(std::string_view statement) {
   std::vector<std::string> words;
   std::string word;
   for (char c : statement) {
-    if (std::isspace(static_cast<unsigned char>(c)) || c == ';') {
+    if (is_separator(c)) {
       if (!word.empty()) words.push_back(std::move(word));
       word.clear();
     } else {
@@ -287,7 +292,9 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
     return completed(controls_.shutdown(how), command);
   }
   if (command == "SET") {
-    auto setting = parse_set(statement.substr(statement.find_first_not_of(" \t\r\n")));
+    // From the first word on, found as words_of found it (a leading \v or \f included).
+    auto first = std::find_if_not(statement.begin(), statement.end(), is_separator);
+    auto setting = parse_set(statement.substr(first - statement.begin()));
     if (!setting) return usage("SET key = value");
     return completed(controls_.set(setting->first, setting->second), command);
   }

@@ -390,3 +390,16 @@ TEST_CASE("SHOW SOCKETS and ACTIVE_SOCKETS answer tables, for stats users too; n
   }
   CHECK(sqlstate_of(f.run("SHOW FDS")) == "0A000");
 }
+
+TEST_CASE("SET reads the same after any leading blank, \\v and \\f too (found by fuzzing)") {
+  Fixture f;
+  for (const char* sql : {"\fSET default_pool_size = 40", "\v set default_pool_size TO 40",
+                          ";SET default_pool_size = 40"}) {
+    CAPTURE(sql);
+    auto msgs = messages_of(f.run(sql));
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].type == 'C');
+  }
+  CHECK(f.controls.calls == std::vector<std::string>(3, "set default_pool_size=40"));
+  CHECK(sqlstate_of(f.run("\fSET = 40")) == "42601");
+}
