@@ -31,7 +31,8 @@ void check_result(const config::LoadResult& result, std::string_view text) {
     require(!d.message.empty());
     check_line(lines, d.line);
     const std::string shown = config::format(d);
-    require(shown.starts_with(std::string(kFile) + (d.line > 0 ? ":" + std::to_string(d.line) : "")));
+    const std::string where = d.line > 0 ? kFile + (":" + std::to_string(d.line)) : kFile;
+    require(shown.starts_with(where));
     require(shown.ends_with(d.message));
   }
   require(result.ok() == !config::has_errors(result.diagnostics));

@@ -85,6 +85,9 @@ SESSION = {
                            + extended("BEGIN ISOLATION LEVEL READ COMMITTED")
                            + extended("ROLLBACK")),
     "unknown-message": (ADMIN, msg("F", b"\0\0") + msg("H") + msg("C", b"S\0") + msg("S")),
+    # After an extended-protocol error a Query is ignored too, until Sync.
+    "query-while-skipping": (ADMIN, msg("P", b"no terminator") + query("SHOW POOLS") + msg("S")
+                             + query("SHOW POOLS")),
 }
 
 

@@ -26,13 +26,15 @@ done
 before=$(ls "$work/findings")
 log=$work/last-run.log
 status=0
+started=$SECONDS
 # -timeout: an input taking 10 s is a hang, reported like a crash.
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$work/findings/" "$work/corpus" >"$log" 2>&1 || status=$?
 
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-echo "$name: ${runs:-?} inputs in ${seconds}s (${rate:-?}/s), corpus of $(ls "$work/corpus" | wc -l)"
+corpus=$(ls "$work/corpus" | wc -l)
+echo "$name: ${runs:-?} inputs in $((SECONDS - started)) s (${rate:-?}/s), corpus of $corpus"
 if ((status != 0)); then
   tail -n 60 "$log"
   echo "$name: FAILED (exit $status); full log: $log"
