@@ -21,10 +21,10 @@
 
 namespace {
 
+using pooler::fuzz::require;
 using pooler::protocol::Frame;
 using pooler::protocol::MessageScanner;
 using pooler::util::Bytes;
-using pooler::fuzz::require;
 namespace protocol = pooler::protocol;
 
 void fuzz_typed(Bytes data, std::size_t max_packet) {
@@ -51,13 +51,21 @@ std::optional<Pairs> reference_pairs(Bytes body) {
   Pairs pairs;
   while (true) {
     auto name = r.cstring();
-    if (!name) return std::nullopt;
-    if (name->empty()) break;
+    if (!name) {
+      return std::nullopt;
+    }
+    if (name->empty()) {
+      break;
+    }
     auto value = r.cstring();
-    if (!value) return std::nullopt;
+    if (!value) {
+      return std::nullopt;
+    }
     pairs.emplace_back(std::string(*name), std::string(*value));
   }
-  if (r.remaining() != 0) return std::nullopt;
+  if (r.remaining() != 0) {
+    return std::nullopt;
+  }
   return pairs;
 }
 
@@ -65,7 +73,9 @@ std::optional<Pairs> reference_pairs(Bytes body) {
 // options (reported for NegotiateProtocolVersion, their values dropped), every other pair is a
 // parameter, both in arrival order.
 void check_startup_message(Bytes body, const protocol::StartupPacket& packet) {
-  if (body.size() < 4) return;
+  if (body.size() < 4) {
+    return;
+  }
   std::uint32_t code = pooler::util::load_be32(body.data());
   if (code >> 16 != 3) {
     require(!std::holds_alternative<protocol::StartupMessage>(packet));
@@ -74,7 +84,9 @@ void check_startup_message(Bytes body, const protocol::StartupPacket& packet) {
   std::optional<Pairs> pairs = reference_pairs(body);
   const auto* message = std::get_if<protocol::StartupMessage>(&packet);
   require((message != nullptr) == pairs.has_value());
-  if (message == nullptr) return;
+  if (message == nullptr) {
+    return;
+  }
   require(message->requested_minor == static_cast<int>(code & 0xffff));
   Pairs parameters;
   std::vector<std::string> options;

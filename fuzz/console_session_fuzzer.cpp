@@ -57,8 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   pooler::frontend::ConsoleSession session(console, role);
 
   util::Bytes input(data + 1, size - 1);
-  bool skipping = false;                // an extended-protocol error was sent since the last Sync
-  std::optional<int> described;         // columns Describe announced for the next Execute
+  bool skipping = false;         // an extended-protocol error was sent since the last Sync
+  std::optional<int> described;  // columns Describe announced for the next Execute
   while (!input.empty()) {
     // ClientConnection's framing of console input; a malformed stream ends the connection there.
     protocol::Frame frame = protocol::frame_typed(input, protocol::kMaxStartupPacket * 100);
@@ -114,7 +114,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (type == 'D') {
       described.reset();
       for (const fuzz::WireMessage& m : messages) {
-        if (m.type == 'T') described = fuzz::row_description_columns(m.body);
+        if (m.type == 'T') {
+          described = fuzz::row_description_columns(m.body);
+        }
       }
     } else if (type == 'P' || type == 'B' || type == 'E') {
       described.reset();

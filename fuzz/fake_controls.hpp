@@ -18,8 +18,8 @@ class FakeControls final : public admin::Controls {
   using Database = admin::Database;
   using Outcome = admin::Outcome;
 
-  bool fail = false;      // control commands answer an error
-  int wait_polls = 0;     // PAUSE and WAIT_CLOSE complete after this many polls
+  bool fail = false;   // control commands answer an error
+  int wait_polls = 0;  // PAUSE and WAIT_CLOSE complete after this many polls
   std::vector<std::string> calls;
 
   admin::Snapshot snapshot() override {

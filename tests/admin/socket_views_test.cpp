@@ -38,14 +38,18 @@ Snapshot snapshot() {
 
 std::vector<std::string> names_of(const ResultTable& t) {
   std::vector<std::string> names;
-  for (const auto& c : t.columns) names.push_back(c.name);
+  for (const auto& c : t.columns) {
+    names.push_back(c.name);
+  }
   return names;
 }
 
 // The cell of `column` in `row`.
 std::string cell(const ResultTable& t, std::size_t row, const std::string& column) {
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
-    if (t.columns[i].name == column) return t.rows.at(row).at(i).value_or("NULL");
+    if (t.columns[i].name == column) {
+      return t.rows.at(row).at(i).value_or("NULL");
+    }
   }
   FAIL("no column " << column);
   return {};
@@ -63,7 +67,9 @@ TEST_CASE("SHOW SOCKETS lists every client then every server with SHOW CLIENTS' 
   }
   CHECK(names_of(t) == expected);
   REQUIRE(t.rows.size() == 4);
-  for (const auto& row : t.rows) CHECK(row.size() == t.columns.size());
+  for (const auto& row : t.rows) {
+    CHECK(row.size() == t.columns.size());
+  }
   CHECK(cell(t, 0, "type") == "C");
   CHECK(cell(t, 1, "id") == "2");
   CHECK(cell(t, 1, "recv_pos") == "17");
