@@ -21,8 +21,8 @@ packages=(
   # The package's server is never started by the tests.
   prometheus
   # The fuzz build (make build-fuzz): clang, and clang 14's runtimes (libFuzzer, ASan, UBSan),
-  # which clang only recommends.
-  clang libclang-rt-14-dev
+  # which clang only recommends; llvm for llvm-symbolizer, so a finding's stack names its lines.
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()
