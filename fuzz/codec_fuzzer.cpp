@@ -1,14 +1,18 @@
 // libFuzzer entry point for the protocol codec: one input runs through every decoder the pooler
 // exposes to untrusted bytes (framing, startup packets, ErrorResponse fields, the stream scanner)
-// and traps on any answer a caller could not act on. Built by fuzz/build.sh, not by CMake.
+// and traps on any answer a caller could not act on, or one that disagrees with a plain reference
+// decoding. Built by fuzz/fuzz.cmake (cmake -DPOOLER_FUZZ=ON).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "fuzz_check.hpp"
 #include "pooler/protocol/error_fields.hpp"
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/message_scanner.hpp"
@@ -17,17 +21,11 @@
 
 namespace {
 
+using pooler::fuzz::require;
 using pooler::protocol::Frame;
 using pooler::protocol::MessageScanner;
 using pooler::util::Bytes;
 namespace protocol = pooler::protocol;
-
-// A violated invariant is a finding: trap so libFuzzer saves the input.
-void require(bool ok) {
-  if (!ok) {
-    __builtin_trap();
-  }
-}
 
 void fuzz_typed(Bytes data, std::size_t max_packet) {
   Frame f = protocol::frame_typed(data, max_packet);
@@ -43,6 +41,66 @@ void fuzz_typed(Bytes data, std::size_t max_packet) {
   }
 }
 
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+// The (name, value) pairs of a StartupMessage body after its protocol code, decoded the plainest
+// way: NUL-terminated strings up to an empty name that must be the last byte. nullopt if the
+// layout is wrong.
+std::optional<Pairs> reference_pairs(Bytes body) {
+  pooler::util::ByteReader r(body.subspan(4));
+  Pairs pairs;
+  while (true) {
+    auto name = r.cstring();
+    if (!name) {
+      return std::nullopt;
+    }
+    if (name->empty()) {
+      break;
+    }
+    auto value = r.cstring();
+    if (!value) {
+      return std::nullopt;
+    }
+    pairs.emplace_back(std::string(*name), std::string(*value));
+  }
+  if (r.remaining() != 0) {
+    return std::nullopt;
+  }
+  return pairs;
+}
+
+// A 3.x StartupMessage is accepted exactly when its layout is right; "_pq_." names are protocol
+// options (reported for NegotiateProtocolVersion, their values dropped), every other pair is a
+// parameter, both in arrival order.
+void check_startup_message(Bytes body, const protocol::StartupPacket& packet) {
+  if (body.size() < 4) {
+    return;
+  }
+  std::uint32_t code = pooler::util::load_be32(body.data());
+  if (code >> 16 != 3) {
+    require(!std::holds_alternative<protocol::StartupMessage>(packet));
+    return;
+  }
+  std::optional<Pairs> pairs = reference_pairs(body);
+  const auto* message = std::get_if<protocol::StartupMessage>(&packet);
+  require((message != nullptr) == pairs.has_value());
+  if (message == nullptr) {
+    return;
+  }
+  require(message->requested_minor == static_cast<int>(code & 0xffff));
+  Pairs parameters;
+  std::vector<std::string> options;
+  for (auto& [name, value] : *pairs) {
+    if (name.starts_with("_pq_.")) {
+      options.push_back(name);
+    } else {
+      parameters.emplace_back(name, value);
+    }
+  }
+  require(message->parameters == parameters);
+  require(message->protocol_options == options);
+}
+
 void fuzz_startup(Bytes data) {
   Frame f = protocol::frame_startup(data);
   Bytes body = data.size() >= 4 ? data.subspan(4) : data;
@@ -56,14 +114,8 @@ void fuzz_startup(Bytes data) {
   auto packet = protocol::parse_startup(body);
   if (const auto* bad = std::get_if<protocol::BadStartup>(&packet)) {
     require(bad->sqlstate.size() == 5 && !bad->message.empty());
-  } else if (const auto* message = std::get_if<protocol::StartupMessage>(&packet)) {
-    std::size_t total = 4 + 1;
-    for (const auto& [name, value] : message->parameters) {
-      require(!name.empty());
-      total += name.size() + value.size() + 2;
-    }
-    require(total == body.size());
   }
+  check_startup_message(body, packet);
 }
 
 // The scanner fed in chunks whose sizes come from the input must agree with frame_typed.

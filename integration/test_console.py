@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The admin console as operators and drivers reach it: psql's SHOW commands answer PgBouncer's
-columns with live values, psycopg 3 works over the extended protocol, access follows admin_users
-and stats_users (plus user pgbouncer over the unix socket from the pooler's own uid), and an
-unknown command is an error, not a disconnect."""
+columns with live values (SHOW SOCKETS and ACTIVE_SOCKETS too), psycopg 3 works over the
+extended protocol, access follows admin_users and stats_users (plus user pgbouncer over the unix
+socket from the pooler's own uid), and an unknown command is an error, not a disconnect."""
 
 import subprocess
 import threading
@@ -66,6 +66,53 @@ class Console(unittest.TestCase):
             finally:
                 for conn in holders:
                     conn.close()
+
+    def test_show_sockets_and_active_sockets_over_psql(self):
+        def table(pooler, command):
+            proc = pooler.psql(command, dbname="pgbouncer", check=True,
+                               args=("-P", "tuples_only=off", "-P", "footer=off"))
+            header, *rows = proc.stdout.strip().splitlines()
+            names = header.split("|")
+            return names, [dict(zip(names, r.split("|"))) for r in rows]
+
+        with Pooler(SETTINGS) as pooler:
+            idle = pooler.connect("scramuser", application_name="idle-socket")
+            busy = pooler.connect("scramuser", application_name="busy-socket")
+            try:
+                idle.execute("SELECT 1")  # transaction mode: holds no server afterwards
+                sleeper = threading.Thread(target=lambda: busy.execute("SELECT pg_sleep(3)"),
+                                           daemon=True)
+                sleeper.start()
+                client_columns, _ = table(pooler, "SHOW CLIENTS")
+                active = []
+                for _ in range(100):
+                    names, active = table(pooler, "SHOW ACTIVE_SOCKETS")
+                    mine = [r for r in active if r["application_name"] == "busy-socket"]
+                    if mine and mine[0]["link"]:
+                        break
+                    threading.Event().wait(0.05)
+                buffer_columns = ["recv_pos", "pkt_pos", "pkt_remain", "send_pos", "send_remain",
+                                  "pkt_avail", "send_avail"]
+                self.assertEqual(names, client_columns + buffer_columns)
+                self.assertTrue(mine, active)
+                self.assertEqual(mine[0]["type"], "C")
+                # The server running the sleep is in flight too; the idle client is not.
+                servers = [r for r in active if r["type"] == "S" and r["ptr"] == mine[0]["link"]]
+                self.assertEqual(len(servers), 1, active)
+                self.assertNotIn("idle-socket", [r["application_name"] for r in active])
+
+                names, every = table(pooler, "SHOW SOCKETS")
+                self.assertEqual(names, client_columns + buffer_columns)
+                self.assertIn("idle-socket", [r["application_name"] for r in every])
+                self.assertIn(servers[0]["ptr"], [r["ptr"] for r in every if r["type"] == "S"])
+                for row in every:
+                    for column in buffer_columns:
+                        self.assertGreaterEqual(int(row[column]), 0, row)
+                sleeper.join(timeout=30)
+                self.assertFalse(sleeper.is_alive())
+            finally:
+                idle.close()
+                busy.close()
 
     def test_extended_protocol_from_psycopg(self):
         with Pooler(SETTINGS) as pooler, console(pooler) as admin:

@@ -13,6 +13,8 @@ packages=(
   # it installed, so ask for the real metapackage instead.
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer python3 python3-psycopg
+  # psycopg2: the DB-API driver most health-check scripts use (integration/test_console_drivers.py).
+  python3-psycopg2
   procps iproute2 util-linux coreutils
   # systemd-analyze and systemd-sysusers check systemd/ offline (scripts/verify-service.sh); no
   # running systemd is needed.
@@ -20,6 +22,9 @@ packages=(
   # Only /usr/bin/promtool is used: it checks and unit-tests deploy/prometheus/ (deploy/deploy.cmake).
   # The package's server is never started by the tests.
   prometheus
+  # The fuzz build (make build-fuzz): clang, and clang 14's runtimes (libFuzzer, ASan, UBSan),
+  # which clang only recommends; llvm for llvm-symbolizer, so a finding's stack names its lines.
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

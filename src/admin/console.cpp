@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
+#include <utility>
 #include <vector>
 
+#include "pooler/admin/socket_views.hpp"
 #include "pooler/admin/views.hpp"
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/protocol/sqlstate.hpp"
@@ -41,19 +44,20 @@ constexpr ShowCommand kShowCommands[] = {
     {"TOTALS", show_totals},
     {"MEM", show_mem},
     {"ALERTS", show_alerts},
+    {"SOCKETS", show_sockets},
+    {"ACTIVE_SOCKETS", show_active_sockets},
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
-// typos: FDS and SOCKETS hand sockets over in PgBouncer's online restart (-R), which pooler does
-// not do; no DNS cache or peers exist to show.
-constexpr std::string_view kUnsupported[] = {
-    "SHOW FDS",      "SHOW SOCKETS",   "SHOW ACTIVE_SOCKETS", "SHOW DNS_HOSTS",
-    "SHOW DNS_ZONES", "SHOW PEERS",    "SHOW PEER_POOLS"};
+// typos: FDS hands sockets over in PgBouncer's online restart (-R), which pooler does not do; no
+// DNS cache or peers exist to show.
+constexpr std::string_view kUnsupported[] = {"SHOW FDS", "SHOW DNS_HOSTS", "SHOW DNS_ZONES",
+                                             "SHOW PEERS", "SHOW PEER_POOLS"};
 
 constexpr std::string_view kHelp =
     "Console usage\n"
     "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-    "\tSHOW LISTS|MEM|STATE|ALERTS\n"
+    "\tSHOW LISTS|MEM|STATE|ALERTS|SOCKETS|ACTIVE_SOCKETS\n"
     "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
     "\tSET key = arg\n"
     "\tRELOAD\n"
@@ -67,14 +71,20 @@ constexpr std::string_view kHelp =
     "\tKILL_CLIENT <id>\n"
     "\tSHUTDOWN\n"
     "\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
-    "\tWAIT_CLOSE [<db>]";
+    "\tWAIT_CLOSE [<db>]\n"
+    "\tBEGIN|COMMIT|ROLLBACK (accepted for drivers, no effect)";
+
+// What separates the words of a statement.
+bool is_separator(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) || c == ';';
+}
 
 // The statement's words as written (database names are case-sensitive), without a trailing ';'.
 std::vector<std::string> words_of(std::string_view statement) {
   std::vector<std::string> words;
   std::string word;
   for (char c : statement) {
-    if (std::isspace(static_cast<unsigned char>(c)) || c == ';') {
+    if (is_separator(c)) {
       if (!word.empty()) words.push_back(std::move(word));
       word.clear();
     } else {
@@ -138,6 +148,62 @@ std::optional<std::pair<std::string, std::string>> parse_set(std::string_view st
   return std::make_pair(std::string(key), unquoted);
 }
 
+// BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK and ABORT with their optional words: the tag
+// PostgreSQL answers them with, nullopt for anything else. DB-API drivers without autocommit
+// (psycopg2, psycopg 3) send BEGIN before the first statement and COMMIT or ROLLBACK after; the
+// console has no transactions, so these succeed and change nothing, for stats users too.
+std::optional<std::string_view> transaction_tag(const std::vector<std::string>& words) {
+  std::vector<std::string> rest;  // upper case, commas split off (BEGIN READ ONLY, DEFERRABLE)
+  for (const std::string& word : words) {
+    std::string part;
+    for (char c : upper(word) + ",") {
+      if (c != ',') {
+        part.push_back(c);
+      } else if (!part.empty()) {
+        rest.push_back(std::exchange(part, {}));
+      }
+    }
+  }
+  auto optional_word = [&](std::size_t at, std::initializer_list<std::string_view> allowed) {
+    return at < rest.size() && std::find(allowed.begin(), allowed.end(), rest[at]) != allowed.end()
+               ? at + 1
+               : at;
+  };
+  if (rest.empty()) {
+    return std::nullopt;
+  }
+  const std::string& command = rest[0];
+  if (command == "BEGIN" || (command == "START" && rest.size() >= 2 && rest[1] == "TRANSACTION")) {
+    constexpr std::string_view kModeWords[] = {
+        "ISOLATION",   "LEVEL", "SERIALIZABLE", "REPEATABLE", "READ",      "COMMITTED",
+        "UNCOMMITTED", "WRITE", "ONLY",         "NOT",        "DEFERRABLE"};
+    std::size_t at = command == "BEGIN" ? optional_word(1, {"WORK", "TRANSACTION"}) : 2;
+    for (; at < rest.size(); ++at) {
+      if (std::find(std::begin(kModeWords), std::end(kModeWords), rest[at]) ==
+          std::end(kModeWords)) {
+        return std::nullopt;
+      }
+    }
+    return command == "BEGIN" ? "BEGIN" : "START TRANSACTION";
+  }
+  if (command == "COMMIT" || command == "END" || command == "ROLLBACK" || command == "ABORT") {
+    // Not ROLLBACK TO SAVEPOINT or COMMIT PREPARED: those name things the console does not have.
+    std::size_t at = optional_word(1, {"WORK", "TRANSACTION"});
+    if (at < rest.size() && rest[at] == "AND") {
+      at = optional_word(at + 1, {"NO"});
+      if (at >= rest.size() || rest[at] != "CHAIN") {
+        return std::nullopt;
+      }
+      ++at;
+    }
+    if (at != rest.size()) {
+      return std::nullopt;
+    }
+    return command == "COMMIT" || command == "END" ? "COMMIT" : "ROLLBACK";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Console::Console(Controls& controls, std::string version)
@@ -151,6 +217,11 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
     ConsoleReply reply;
     reply.messages.push_back('I');  // EmptyQueryResponse
     reply.messages.append({0, 0, 0, 4});
+    return reply;
+  }
+  if (auto tag = transaction_tag(words)) {
+    ConsoleReply reply;
+    append_command_complete(reply.messages, *tag);
     return reply;
   }
   std::string command = upper(words[0]);
@@ -221,7 +292,9 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
     return completed(controls_.shutdown(how), command);
   }
   if (command == "SET") {
-    auto setting = parse_set(statement.substr(statement.find_first_not_of(" \t\r\n")));
+    // From the first word on, found as words_of found it (a leading \v or \f included).
+    auto first = std::find_if_not(statement.begin(), statement.end(), is_separator);
+    auto setting = parse_set(statement.substr(first - statement.begin()));
     if (!setting) return usage("SET key = value");
     return completed(controls_.set(setting->first, setting->second), command);
   }

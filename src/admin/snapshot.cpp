@@ -74,6 +74,10 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       v.link = server->id();
       client_of_server[server] = c.id();
     }
+    v.recv_pos = static_cast<std::int64_t>(c.held_bytes());
+    v.send_remain = static_cast<std::int64_t>(c.unsent_bytes());
+    v.in_flight = waiting || (c.server() != nullptr && c.server()->busy()) || v.recv_pos > 0 ||
+                  v.send_remain > 0;
     auto& counts = client_counts[{c.database(), c.server() ? c.server()->target().user : c.user()}];
     (waiting ? counts.second : counts.first) += 1;
     snap.clients.push_back(std::move(v));
@@ -123,6 +127,12 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       if (const std::string* name = s.parameters().get("application_name")) {
         v.application_name = *name;
       }
+      v.send_remain = static_cast<std::int64_t>(s.unsent_bytes());
+      // Its login and the pooler's own statements (reset) are requests in flight too.
+      const backend::ServerState state = s.state();
+      v.in_flight = s.busy() || state == backend::ServerState::kConnecting ||
+                    state == backend::ServerState::kLogin ||
+                    state == backend::ServerState::kInternal || v.send_remain > 0;
       snap.servers.push_back(std::move(v));
     });
   });

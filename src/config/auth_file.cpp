@@ -66,7 +66,9 @@ std::map<std::string, UserSecret> parse_auth_file_text(const std::string& text,
   std::map<std::string, UserSecret> users;
   std::map<std::string, int> seen_at;
   int line_number = 0;
-  std::size_t pos = 0;
+  // A byte-order mark (some Windows editors write one) would make line 1 unreadable; the config
+  // reader skips it too.
+  std::size_t pos = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
     if (end == std::string::npos) {

@@ -8,7 +8,8 @@ namespace pooler::config {
 std::string format(const Diagnostic& diagnostic) {
   std::string text = diagnostic.file.empty() ? "<config>" : diagnostic.file;
   if (diagnostic.line > 0) {
-    text += ":" + std::to_string(diagnostic.line);
+    text += ':';
+    text += std::to_string(diagnostic.line);
   }
   text += diagnostic.severity == Severity::kError ? ": error: " : ": warning: ";
   if (!diagnostic.key.empty()) {

@@ -307,7 +307,7 @@ std::string render_setting(const SettingRow& row, const Settings& settings) {
             }
             std::array<char, 16> octal{};
             auto end = std::to_chars(octal.data(), octal.data() + octal.size(), settings.*field, 8);
-            return "0" + std::string(octal.data(), end.ptr);
+            return std::string("0").append(octal.data(), end.ptr);
           },
           [&](std::int64_t Settings::*field) { return std::to_string(settings.*field); },
           [&](double Settings::*field) { return render_seconds(settings.*field); },

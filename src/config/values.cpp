@@ -22,9 +22,9 @@ std::string quoted(std::string_view text) {
     return "an empty value";
   }
   if (text.size() > kMaxQuoted) {
-    return "'" + std::string(text.substr(0, kMaxQuoted)) + "...'";
+    return std::string("'").append(text.substr(0, kMaxQuoted)).append("...'");
   }
-  return "'" + std::string(text) + "'";
+  return std::string("'").append(text).append("'");
 }
 
 util::Error range_error(std::int64_t min, std::int64_t max, std::string_view text) {

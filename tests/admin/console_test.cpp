@@ -315,3 +315,91 @@ TEST_CASE("SELECT is routed to SHOW as in PgBouncer") {
   REQUIRE(msgs.size() == 3);
   CHECK(msgs[0].type == 'T');
 }
+
+TEST_CASE("transaction statements are no-ops with PostgreSQL's tags, for stats users too") {
+  // psycopg2 and psycopg 3 without autocommit send BEGIN before the first statement.
+  Fixture f;
+  const std::pair<const char*, const char*> cases[] = {
+      {"BEGIN", "BEGIN"},
+      {"begin;", "BEGIN"},
+      {"BEGIN WORK", "BEGIN"},
+      {"BEGIN TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY", "BEGIN"},
+      {"BEGIN ISOLATION LEVEL SERIALIZABLE DEFERRABLE;", "BEGIN"},
+      {"start transaction", "START TRANSACTION"},
+      {"START TRANSACTION READ WRITE, NOT DEFERRABLE", "START TRANSACTION"},
+      {"COMMIT", "COMMIT"},
+      {"commit work;", "COMMIT"},
+      {"COMMIT AND NO CHAIN", "COMMIT"},
+      {"END", "COMMIT"},
+      {"end transaction", "COMMIT"},
+      {"ROLLBACK", "ROLLBACK"},
+      {"Rollback Transaction ;", "ROLLBACK"},
+      {"ROLLBACK AND CHAIN", "ROLLBACK"},
+      {"ABORT", "ROLLBACK"},
+      {" abort work ", "ROLLBACK"},
+  };
+  for (const auto& [sql, tag] : cases) {
+    CAPTURE(sql);
+    for (ConsoleRole role : {ConsoleRole::kAdmin, ConsoleRole::kStats}) {
+      auto msgs = messages_of(f.run(sql, role));
+      REQUIRE(msgs.size() == 1);
+      CHECK(msgs[0].type == 'C');
+      CHECK(msgs[0].body == std::string(tag) + '\0');
+    }
+  }
+  CHECK(f.controls.calls.empty());
+}
+
+TEST_CASE("transaction-like statements the console cannot honour stay errors") {
+  Fixture f;
+  for (const char* sql : {"BEGIN nonsense", "START", "START nothing", "COMMIT PREPARED 'x'",
+                          "ROLLBACK TO SAVEPOINT a", "ROLLBACK PREPARED 'x'", "COMMIT AND",
+                          "END WORK now", "ABORT AND NO", "BE,GIN", "SAVEPOINT a"}) {
+    CAPTURE(sql);
+    CHECK(sqlstate_of(f.run(sql)) == "42601");
+  }
+}
+
+TEST_CASE("a driver's transaction around SHOW works in one console session") {
+  Fixture f;
+  ConsoleSession session(f.console, ConsoleRole::kStats);
+  bool terminate = false;
+  auto query = [&](const std::string& sql) {
+    std::string body = sql + '\0';
+    return messages_of(session.handle('Q', pooler::util::as_bytes(body), terminate));
+  };
+  auto begun = query("BEGIN");
+  REQUIRE(begun.size() == 2);
+  CHECK(begun[0].body == std::string("BEGIN\0", 6));
+  CHECK(begun[1].type == 'Z');
+  CHECK(query("SHOW POOLS;").front().type == 'T');
+  auto committed = query("COMMIT");
+  REQUIRE(committed.size() == 2);
+  CHECK(committed[0].body == std::string("COMMIT\0", 7));
+}
+
+TEST_CASE("SHOW SOCKETS and ACTIVE_SOCKETS answer tables, for stats users too; not SHOW FDS") {
+  Fixture f;
+  for (const char* sql : {"SHOW SOCKETS", "show active_sockets;"}) {
+    CAPTURE(sql);
+    auto msgs = messages_of(f.run(sql, ConsoleRole::kStats));
+    REQUIRE(msgs.size() == 2);  // the fake snapshot has no connections
+    CHECK(msgs[0].type == 'T');
+    CHECK(column_names(msgs[0].body).back() == "send_avail");
+    CHECK(msgs[1].type == 'C');
+  }
+  CHECK(sqlstate_of(f.run("SHOW FDS")) == "0A000");
+}
+
+TEST_CASE("SET reads the same after any leading blank, \\v and \\f too (found by fuzzing)") {
+  Fixture f;
+  for (const char* sql : {"\fSET default_pool_size = 40", "\v set default_pool_size TO 40",
+                          ";SET default_pool_size = 40"}) {
+    CAPTURE(sql);
+    auto msgs = messages_of(f.run(sql));
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0].type == 'C');
+  }
+  CHECK(f.controls.calls == std::vector<std::string>(3, "set default_pool_size=40"));
+  CHECK(sqlstate_of(f.run("\fSET = 40")) == "42601");
+}

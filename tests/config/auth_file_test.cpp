@@ -37,6 +37,19 @@ TEST_CASE("auth_file lines give user and secret; comments and blank lines are sk
   CHECK(users.at("alice").user == "alice");
 }
 
+TEST_CASE("a byte-order mark before the first auth_file line is skipped (found by fuzzing)") {
+  std::vector<Diagnostic> diagnostics;
+  auto users = parse_auth_file_text("\xEF\xBB\xBF\"alice\" \"pw\"\n\xEF\xBB\xBF; not first\n",
+                                    "userlist.txt", diagnostics);
+  CHECK(users.size() == 1);
+  CHECK(users.at("alice").secret == "pw");
+  REQUIRE(diagnostics.size() == 1);  // only the first line may start with one
+  CHECK(diagnostics[0].line == 2);
+  diagnostics.clear();
+  parse_auth_file_text("\xEF\xBB\xBF; userlist.txt\n", "userlist.txt", diagnostics);
+  CHECK(diagnostics.empty());
+}
+
 TEST_CASE("malformed auth_file lines are errors naming file and line, never the secret") {
   std::vector<Diagnostic> diagnostics;
   auto users = parse_auth_file_text(

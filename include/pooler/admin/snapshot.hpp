@@ -58,6 +58,10 @@ struct ConnectionView {
   bool close_needed = false;
   int remote_pid = 0;
   std::string application_name;
+  // For SHOW SOCKETS and ACTIVE_SOCKETS.
+  std::int64_t recv_pos = 0;     // bytes received from it and held, not yet passed on
+  std::int64_t send_remain = 0;  // bytes queued for it, not yet sent
+  bool in_flight = false;        // a request awaits its answer, or bytes wait either way
 };
 
 // One row of SHOW STATS: a database's pools summed.

@@ -154,6 +154,8 @@ class ServerConnection final : public net::StreamHandler {
   void pause_reading();
   void resume_reading();
   bool write_backlogged() const { return stream_ && stream_->above_high_watermark(); }
+  // Bytes queued for the server, not yet sent.
+  std::size_t unsent_bytes() const { return stream_ ? stream_->queued_bytes() : 0; }
 
   ServerState state() const { return state_; }
   void set_state(ServerState state);

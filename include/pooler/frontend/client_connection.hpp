@@ -77,6 +77,10 @@ class ClientConnection final : public net::StreamHandler,
   std::string application_name() const;
   // Time spent waiting for a server so far (zero unless waiting).
   util::Duration waiting_for() const;
+  // Bytes read from the client and held (for a server not yet assigned, or before login).
+  std::size_t held_bytes() const { return buffer_.size(); }
+  // Bytes queued for the client, not yet sent.
+  std::size_t unsent_bytes() const { return stream_->queued_bytes(); }
 
   // net::StreamHandler
   void on_read(util::Bytes data) override;
