@@ -179,13 +179,16 @@ ResultTable show_databases(const Snapshot& snap) {
   for (const auto& v : snap.servers) ++servers[v.database];
   for (const auto& v : snap.clients) ++clients[v.database];
   for (const auto& [name, db] : snap.config->databases) {
-    t.add_row({text(name), text(db.host), num(db.port), text(db.dbname.empty() ? name : db.dbname),
+    // The port column is one int4: a port list shows its first port (the host column has all).
+    t.add_row({text(name), text(db.host), num(db.ports.front()),
+               text(db.dbname.empty() ? name : db.dbname),
                db.user.empty() ? null() : text(db.user),
                num(db.pool_size.value_or(s.default_pool_size)),
                num(db.min_pool_size.value_or(s.min_pool_size)),
                num(db.reserve_pool_size.value_or(s.reserve_pool_size)),
                num(static_cast<std::int64_t>(db.server_lifetime.value_or(s.server_lifetime))),
-               db.pool_mode ? text(config::to_string(*db.pool_mode)) : null(), null(),
+               db.pool_mode ? text(config::to_string(*db.pool_mode)) : null(),
+               db.has_host_list() ? text(db.load_balance_hosts) : null(),
                num(db.max_db_connections.value_or(s.max_db_connections)), num(servers[name]),
                num(db.max_db_client_connections.value_or(s.max_db_client_connections)),
                num(clients[name]), num(snap.paused_databases.count(name)),
