@@ -146,7 +146,8 @@ ResultTable show_pools(const Snapshot& snap) {
                num(p.cl_active_cancel_req), num(p.cl_waiting_cancel_req), num(p.sv_active),
                num(p.sv_active_cancel), num(p.sv_being_canceled), num(p.sv_idle), num(p.sv_used),
                num(p.sv_tested), num(p.sv_login), num(p.maxwait_us / 1000000),
-               num(p.maxwait_us % 1000000), text(p.pool_mode), null()});
+               num(p.maxwait_us % 1000000), text(p.pool_mode),
+               p.load_balance_hosts.empty() ? null() : text(p.load_balance_hosts)});
   }
   return t;
 }

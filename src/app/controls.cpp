@@ -194,6 +194,7 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
           util::configure_logging(log_options_for(config->settings, options.command_line_log))) {
     spdlog::error("{}; logging goes on as before", *error);
   }
+  apply_dns_settings();
   std::set<std::string> gone = pools.apply(*config);
   clients.adopt_config(config);
   // Clients of a database that is no longer there (or now forces another user) finish their

@@ -39,6 +39,7 @@ struct PoolView {
   int sv_login = 0;
   std::int64_t maxwait_us = 0;
   std::string pool_mode;
+  std::string load_balance_hosts;  // empty (NULL) unless the database's host is a list
 };
 
 struct ConnectionView {
