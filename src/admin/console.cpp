@@ -41,19 +41,20 @@ constexpr ShowCommand kShowCommands[] = {
     {"TOTALS", show_totals},
     {"MEM", show_mem},
     {"ALERTS", show_alerts},
+    {"DNS_HOSTS", show_dns_hosts},
+    {"DNS_ZONES", show_dns_zones},
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
 // typos: FDS and SOCKETS hand sockets over in PgBouncer's online restart (-R), which pooler does
-// not do; no DNS cache or peers exist to show.
-constexpr std::string_view kUnsupported[] = {
-    "SHOW FDS",      "SHOW SOCKETS",   "SHOW ACTIVE_SOCKETS", "SHOW DNS_HOSTS",
-    "SHOW DNS_ZONES", "SHOW PEERS",    "SHOW PEER_POOLS"};
+// not do; no peers exist to show.
+constexpr std::string_view kUnsupported[] = {"SHOW FDS", "SHOW SOCKETS", "SHOW ACTIVE_SOCKETS",
+                                             "SHOW PEERS", "SHOW PEER_POOLS"};
 
 constexpr std::string_view kHelp =
     "Console usage\n"
     "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-    "\tSHOW LISTS|MEM|STATE|ALERTS\n"
+    "\tSHOW LISTS|MEM|STATE|ALERTS|DNS_HOSTS|DNS_ZONES\n"
     "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
     "\tSET key = arg\n"
     "\tRELOAD\n"

@@ -262,12 +262,25 @@ ResultTable show_lists(const Snapshot& snap) {
       {"login_clients", login_clients},
       {"free_servers", 0},
       {"used_servers", used_servers},
-      {"dns_names", 0},
+      {"dns_names", static_cast<std::int64_t>(snap.dns_hosts.size())},
       {"dns_zones", 0},
-      {"dns_queries", 0},
-      {"dns_pending", 0}};
+      {"dns_queries", snap.dns_queries},
+      {"dns_pending", snap.dns_pending}};
   for (const auto& [name, items] : rows) t.add_row({text(name), num(items)});
   return t;
+}
+
+ResultTable show_dns_hosts(const Snapshot& snap) {
+  auto t = table({{"hostname", T::kText}, {"ttl", T::kInt8}, {"addrs", T::kText}});
+  for (const DnsHostView& h : snap.dns_hosts) {
+    t.add_row({text(h.hostname), num(h.ttl), text(h.addrs)});
+  }
+  return t;
+}
+
+// pooler checks no DNS zones (dns_zone_check_period): the list is always empty.
+ResultTable show_dns_zones(const Snapshot&) {
+  return table({{"zonename", T::kText}, {"serial", T::kInt8}, {"count", T::kInt4}});
 }
 
 ResultTable show_alerts(const Snapshot& snap) {
