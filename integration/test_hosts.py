@@ -298,6 +298,20 @@ class Hosts(Case):
             finally:
                 release(conns)
 
+    def test_server_round_robin_reuses_idle_servers_oldest_first(self):
+        for round_robin, expected in ((0, 1), (1, 2)):
+            with self.subTest(server_round_robin=round_robin), \
+                    self.pooler("127.0.0.1", h.pg_port(),
+                                {"server_round_robin": round_robin}) as pooler:
+                release(hold(self, pooler, 2))  # two idle servers
+                with self.connect(pooler) as conn:
+                    pids = [conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                            for _ in range(4)]
+                # Most recently used first keeps to one server; oldest first alternates.
+                self.assertEqual(len(set(pids)), expected, pids)
+                if round_robin:
+                    self.assertNotEqual(pids[0], pids[1], pids)
+
     def test_a_host_name_resolves_through_the_dns_cache(self):
         with self.pooler("localhost", h.pg_port(), {"dns_max_ttl": 30}) as pooler:
             self.one_query(pooler)

@@ -187,7 +187,8 @@ class Pool final : public backend::ServerOwner {
   ConnectionBudget& user_budget_;
   std::unordered_map<backend::ServerConnection*, std::unique_ptr<backend::ServerConnection>>
       servers_;
-  // Oldest idle first: the back is reused (LIFO) unless server_round_robin takes the front.
+  // In the order they went idle: the back (the warmest) is reused first, or the front (idle
+  // the longest) with server_round_robin.
   std::vector<backend::ServerConnection*> idle_;
   WaitQueue waiters_;
   std::optional<backend::ParameterSet> welcome_;
