@@ -46,18 +46,20 @@ constexpr ShowCommand kShowCommands[] = {
     {"ALERTS", show_alerts},
     {"SOCKETS", show_sockets},
     {"ACTIVE_SOCKETS", show_active_sockets},
+    {"DNS_HOSTS", show_dns_hosts},
+    {"DNS_ZONES", show_dns_zones},
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
-// typos: FDS hands sockets over in PgBouncer's online restart (-R), which pooler does not do; no
-// DNS cache or peers exist to show.
-constexpr std::string_view kUnsupported[] = {"SHOW FDS", "SHOW DNS_HOSTS", "SHOW DNS_ZONES",
+// typos: FDS hands sockets over in PgBouncer's fd-passing restart, which pooler's -R does
+// without; no peers exist to show.
+constexpr std::string_view kUnsupported[] = {"SHOW FDS",
                                              "SHOW PEERS", "SHOW PEER_POOLS"};
 
 constexpr std::string_view kHelp =
     "Console usage\n"
     "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-    "\tSHOW LISTS|MEM|STATE|ALERTS|SOCKETS|ACTIVE_SOCKETS\n"
+    "\tSHOW LISTS|MEM|STATE|ALERTS|SOCKETS|ACTIVE_SOCKETS|DNS_HOSTS|DNS_ZONES\n"
     "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
     "\tSET key = arg\n"
     "\tRELOAD\n"

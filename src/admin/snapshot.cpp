@@ -107,6 +107,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     if (it != client_counts.end()) view.cl_active = it->second.first;
     view.maxwait_us = util::duration_to_micros(p.longest_wait());
     view.pool_mode = config::to_string(p.settings().mode);
+    if (auto entry = snap.config->find_database(view.database); entry && entry->has_host_list()) {
+      view.load_balance_hosts = entry->load_balance_hosts;
+    }
     snap.pools.push_back(view);
 
     p.for_each_server([&](const backend::ServerConnection& s) {
@@ -115,7 +118,8 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       v.user = s.target().user;
       v.database = p.key().database;
       v.state = server_state_word(s.state());
-      v.addr = s.target().host;
+      // The address it is connected to (a name's, from DNS), on the host it chose from the list.
+      v.addr = s.remote_address().empty() ? s.target().host : s.remote_address();
       v.port = s.target().port;
       v.connect_time = s.connected_wall();
       v.request_time = to_wall(s.state_since(), steady_now, snap.now);

@@ -146,7 +146,8 @@ ResultTable show_pools(const Snapshot& snap) {
                num(p.cl_active_cancel_req), num(p.cl_waiting_cancel_req), num(p.sv_active),
                num(p.sv_active_cancel), num(p.sv_being_canceled), num(p.sv_idle), num(p.sv_used),
                num(p.sv_tested), num(p.sv_login), num(p.maxwait_us / 1000000),
-               num(p.maxwait_us % 1000000), text(p.pool_mode), null()});
+               num(p.maxwait_us % 1000000), text(p.pool_mode),
+               p.load_balance_hosts.empty() ? null() : text(p.load_balance_hosts)});
   }
   return t;
 }
@@ -179,13 +180,16 @@ ResultTable show_databases(const Snapshot& snap) {
   for (const auto& v : snap.servers) ++servers[v.database];
   for (const auto& v : snap.clients) ++clients[v.database];
   for (const auto& [name, db] : snap.config->databases) {
-    t.add_row({text(name), text(db.host), num(db.port), text(db.dbname.empty() ? name : db.dbname),
+    // The port column is one int4: a port list shows its first port (the host column has all).
+    t.add_row({text(name), text(db.host), num(db.ports.front()),
+               text(db.dbname.empty() ? name : db.dbname),
                db.user.empty() ? null() : text(db.user),
                num(db.pool_size.value_or(s.default_pool_size)),
                num(db.min_pool_size.value_or(s.min_pool_size)),
                num(db.reserve_pool_size.value_or(s.reserve_pool_size)),
                num(static_cast<std::int64_t>(db.server_lifetime.value_or(s.server_lifetime))),
-               db.pool_mode ? text(config::to_string(*db.pool_mode)) : null(), null(),
+               db.pool_mode ? text(config::to_string(*db.pool_mode)) : null(),
+               db.has_host_list() ? text(db.load_balance_hosts) : null(),
                num(db.max_db_connections.value_or(s.max_db_connections)), num(servers[name]),
                num(db.max_db_client_connections.value_or(s.max_db_client_connections)),
                num(clients[name]), num(snap.paused_databases.count(name)),
@@ -258,12 +262,25 @@ ResultTable show_lists(const Snapshot& snap) {
       {"login_clients", login_clients},
       {"free_servers", 0},
       {"used_servers", used_servers},
-      {"dns_names", 0},
+      {"dns_names", static_cast<std::int64_t>(snap.dns_hosts.size())},
       {"dns_zones", 0},
-      {"dns_queries", 0},
-      {"dns_pending", 0}};
+      {"dns_queries", snap.dns_queries},
+      {"dns_pending", snap.dns_pending}};
   for (const auto& [name, items] : rows) t.add_row({text(name), num(items)});
   return t;
+}
+
+ResultTable show_dns_hosts(const Snapshot& snap) {
+  auto t = table({{"hostname", T::kText}, {"ttl", T::kInt8}, {"addrs", T::kText}});
+  for (const DnsHostView& h : snap.dns_hosts) {
+    t.add_row({text(h.hostname), num(h.ttl), text(h.addrs)});
+  }
+  return t;
+}
+
+// pooler checks no DNS zones (dns_zone_check_period): the list is always empty.
+ResultTable show_dns_zones(const Snapshot&) {
+  return table({{"zonename", T::kText}, {"serial", T::kInt8}, {"count", T::kInt4}});
 }
 
 ResultTable show_alerts(const Snapshot& snap) {

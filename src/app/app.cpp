@@ -71,7 +71,19 @@ void notify_service(const char* state) {
 }
 
 App::State::State(std::shared_ptr<const config::Config> c, RunOptions o)
-    : options(std::move(o)), config(std::move(c)) {}
+    : options(std::move(o)), config(std::move(c)) {
+  apply_dns_settings();
+  // A name that no longer resolves to an address: its servers there move at their release.
+  dns.set_on_dropped([this](const std::string& host, const std::vector<std::string>& dropped) {
+    pools.retire_addresses(host, dropped);
+  });
+}
+
+void App::State::apply_dns_settings() {
+  const auto& s = config->settings;
+  dns.set_ttls(util::seconds_to_duration(s.dns_max_ttl),
+               util::seconds_to_duration(s.dns_nxdomain_ttl));
+}
 
 bool App::State::listen() {
   const auto& s = config->settings;

@@ -16,6 +16,7 @@
 #include "pooler/config/config.hpp"
 #include "pooler/frontend/client_registry.hpp"
 #include "pooler/metrics/endpoint.hpp"
+#include "pooler/net/dns_cache.hpp"
 #include "pooler/net/graveyard.hpp"
 #include "pooler/net/listener.hpp"
 #include "pooler/net/timer.hpp"
@@ -37,7 +38,9 @@ struct App::State final : admin::Controls {
   util::SteadyClock clock;
   net::Loop loop;
   net::Graveyard graveyard{loop};
-  pool::PoolRegistry pools{loop, clock, graveyard};
+  net::UvResolver resolver{loop};
+  net::DnsCache dns{resolver, clock};
+  pool::PoolRegistry pools{loop, dns, clock, graveyard};
   frontend::ClientRegistry clients{loop, clock, graveyard, pools, [this] { return config; }};
   admin::Console console{*this, POOLER_VERSION};
   std::vector<std::unique_ptr<net::Listener>> listeners;
@@ -73,6 +76,8 @@ struct App::State final : admin::Controls {
   std::optional<std::string> reload_config();
   // Swaps in `next` (already validated) and applies it to pools and clients.
   void adopt(std::shared_ptr<const config::Config> next);
+  // dns_max_ttl and dns_nxdomain_ttl from the config in force.
+  void apply_dns_settings();
   void begin_shutdown(admin::ShutdownMode mode);
   void stop_listening();
   // The end: every client and server closed, timers and signals stopped; the loop then exits.

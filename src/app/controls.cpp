@@ -16,6 +16,12 @@ using admin::Outcome;
 admin::Snapshot App::State::snapshot() {
   auto snap = admin::take_snapshot(clients, pools, config, "pooler " POOLER_VERSION);
   snap.suspended = loop.suspension().held();
+  for (const net::DnsCache::HostView& h : dns.hosts()) {
+    auto ttl = std::chrono::duration_cast<std::chrono::seconds>(h.ttl).count();
+    snap.dns_hosts.push_back({h.hostname, ttl, fmt::format("{}", fmt::join(h.addresses, ","))});
+  }
+  snap.dns_queries = static_cast<std::int64_t>(dns.queries());
+  snap.dns_pending = static_cast<std::int64_t>(dns.waiting());
   for (const alerts::Alert& a : alert_engine.firing()) {
     snap.alerts.push_back({a.name, a.database, a.user, a.severity, a.starts_at, a.value,
                            a.threshold});
@@ -194,6 +200,7 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
           util::configure_logging(log_options_for(config->settings, options.command_line_log))) {
     spdlog::error("{}; logging goes on as before", *error);
   }
+  apply_dns_settings();
   std::set<std::string> gone = pools.apply(*config);
   clients.adopt_config(config);
   // Clients of a database that is no longer there (or now forces another user) finish their

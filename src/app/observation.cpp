@@ -41,7 +41,10 @@ std::string quoted(const std::string& value) {
 }
 
 std::string probe_conninfo(const config::DatabaseEntry& db) {
-  std::string info = "connect_timeout=2 port=" + std::to_string(db.port);
+  // libpq takes host and port lists as pooler does, trying the hosts in turn.
+  std::string ports;
+  for (int port : db.ports) ports += (ports.empty() ? "" : ",") + std::to_string(port);
+  std::string info = "connect_timeout=2 port=" + ports;
   if (!db.host.empty()) info += " host=" + quoted(db.host);
   info += " dbname=" + quoted(db.dbname.empty() ? db.name : db.dbname);
   return info;

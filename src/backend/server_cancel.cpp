@@ -7,12 +7,12 @@
 
 namespace pooler::backend {
 
-ServerCancel::ServerCancel(net::Loop& loop, const std::string& host, int port,
+ServerCancel::ServerCancel(net::Loop& loop, net::DnsCache& dns, const std::string& host, int port,
                            const net::TcpOptions& tcp, std::int32_t pid, std::int32_t key,
                            util::TimePoint now, Finished finished)
     : started_(now), finished_(std::move(finished)) {
   protocol::append_cancel_request(packet_, pid, key);
-  connect_ = net::connect_to(loop, host, port, tcp,
+  connect_ = net::connect_to(loop, dns, host, port, tcp,
                              [this](std::unique_ptr<net::Stream> stream, const std::string& error) {
                                on_connected(std::move(stream), error);
                              });

@@ -48,9 +48,10 @@ protocol::ErrorFields pooler_error(std::string message) {
 
 }  // namespace
 
-ServerConnection::ServerConnection(net::Loop& loop, const util::Clock& clock, ServerTarget target,
-                                   ServerOwner& owner, std::uint64_t id)
+ServerConnection::ServerConnection(net::Loop& loop, net::DnsCache& dns, const util::Clock& clock,
+                                   ServerTarget target, ServerOwner& owner, std::uint64_t id)
     : loop_(loop),
+      dns_(dns),
       clock_(clock),
       target_(std::move(target)),
       owner_(owner),
@@ -74,7 +75,7 @@ void ServerConnection::set_state(ServerState state) {
 void ServerConnection::connect() {
   set_state(ServerState::kConnecting);
   pending_connect_ = net::connect_to(
-      loop_, target_.host, target_.port, target_.tcp,
+      loop_, dns_, target_.host, target_.port, target_.tcp,
       [this](std::unique_ptr<net::Stream> stream, const std::string& error) {
         on_connected(std::move(stream), error);
       });
@@ -87,6 +88,7 @@ void ServerConnection::on_connected(std::unique_ptr<net::Stream> stream, const s
   }
   stream_ = std::move(stream);
   stream_->set_handler(this);
+  if (stream_->kind() == net::Stream::Kind::kTcp) remote_address_ = stream_->peer().addr;
   connected_at_ = clock_.now();
   set_state(ServerState::kLogin);
   if (target_.log_connections) {
@@ -415,8 +417,10 @@ void ServerConnection::drain(std::function<void(bool)> done) {
 void ServerConnection::send_cancel(std::function<void()> on_done) {
   spdlog::debug("{} sending cancel request for backend {}", log_prefix(),
                 backend_pid_);
+  // To the very address this server is on: a name may resolve elsewhere by now.
+  const std::string& host = remote_address_.empty() ? target_.host : remote_address_;
   auto cancel = std::make_unique<ServerCancel>(
-      loop_, target_.host, target_.port, target_.tcp, backend_pid_, backend_key_, clock_.now(),
+      loop_, dns_, host, target_.port, target_.tcp, backend_pid_, backend_key_, clock_.now(),
       [this](ServerCancel& done) { cancel_finished(done); });
   cancel->set_on_done(std::move(on_done));
   cancels_.push_back(std::move(cancel));

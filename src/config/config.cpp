@@ -1,6 +1,8 @@
 // Config lookups: how a client's database and user names resolve to configured entries.
 #include "pooler/config/config.hpp"
 
+#include <algorithm>
+
 namespace pooler::config {
 
 const char* to_string(PoolMode mode) {
@@ -33,6 +35,22 @@ const char* to_string(AuthType type) {
       return "cert";
   }
   return "md5";
+}
+
+std::vector<HostPort> DatabaseEntry::servers() const {
+  std::vector<HostPort> list;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t comma = host.find(',', start);
+    std::string item = host.substr(start, comma == std::string::npos ? comma : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    // The parser refuses a port list of another length; the last port covers any shortfall.
+    int port = ports.empty() ? 5432 : ports[std::min(list.size(), ports.size() - 1)];
+    list.push_back({std::move(item), port});
+    if (comma == std::string::npos) return list;
+    start = comma + 1;
+  }
 }
 
 std::optional<DatabaseEntry> Config::find_database(const std::string& name) const {

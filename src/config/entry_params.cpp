@@ -19,7 +19,8 @@ template <typename Entry>
 struct EntryParam {
   std::string_view key;
   std::variant<std::string Entry::*, int Entry::*, std::optional<int> Entry::*,
-               std::optional<double> Entry::*, std::optional<PoolMode> Entry::*>
+               std::optional<double> Entry::*, std::optional<PoolMode> Entry::*,
+               std::vector<int> Entry::*>
       field;
   std::int64_t min = 0;
   std::int64_t max = kIntMax;
@@ -91,6 +92,23 @@ std::optional<std::string> apply_param(const EntryParam<Entry>& param, Entry& en
       return parsed.error();
     }
     entry.*(*field) = *parsed;
+  } else if (auto* field = std::get_if<std::vector<int> Entry::*>(&param.field)) {
+    // A comma-separated list of integers, each within the limits; an empty item is a mistake.
+    std::vector<int> items;
+    std::string_view rest = value;
+    while (true) {
+      std::size_t comma = rest.find(',');
+      auto parsed = parse_int(trim(rest.substr(0, comma)), param.min, param.max);
+      if (!parsed) {
+        return parsed.error();
+      }
+      items.push_back(static_cast<int>(*parsed));
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      rest.remove_prefix(comma + 1);
+    }
+    entry.*(*field) = std::move(items);
   }
   return std::nullopt;
 }
@@ -99,7 +117,7 @@ const std::vector<EntryParam<DatabaseEntry>>& database_params() {
   using D = DatabaseEntry;
   static const std::vector<EntryParam<D>> params = {
       param("host", &D::host),
-      param("port", &D::port, 1, 65535),
+      param("port", &D::ports, 1, 65535),
       param("dbname", &D::dbname),
       param("user", &D::user),
       param("password", &D::password),
@@ -175,6 +193,23 @@ std::optional<std::string> apply_entry_param(DatabaseEntry& entry, std::string_v
 std::optional<std::string> apply_entry_param(UserEntry& entry, std::string_view key,
                                              const std::string& value) {
   return apply_from(user_params(), entry, key, value, "user");
+}
+
+std::optional<std::string> host_list_problem(const DatabaseEntry& entry) {
+  std::vector<HostPort> servers = entry.servers();
+  if (servers.size() > 1) {
+    for (const HostPort& server : servers) {
+      if (server.host.empty()) {
+        return std::string("host: an empty item in the host list");
+      }
+    }
+  }
+  if (entry.ports.size() != 1 && entry.ports.size() != servers.size()) {
+    return "port: " + std::to_string(entry.ports.size()) + " ports for " +
+           std::to_string(servers.size()) + (servers.size() == 1 ? " host" : " hosts") +
+           "; give one port for all hosts, or one per host";
+  }
+  return std::nullopt;
 }
 
 // `name` or `"quoted name"` ("" inside quotes is one quote), as PgBouncer's identifiers.

@@ -188,6 +188,10 @@ class Interpreter {
            "the database name '" + entry.name + "' is reserved for the admin console");
       return;
     }
+    if (std::optional<std::string> problem = host_list_problem(entry)) {
+      fail(raw.where, entry.name, *problem);
+      return;
+    }
     store_entry(result_.config.databases, database_locations_, raw.where, std::move(entry),
                 "database");
   }

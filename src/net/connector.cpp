@@ -1,23 +1,32 @@
-// Asynchronous connect: name resolution through uv_getaddrinfo, then a TCP or unix connect.
+// Asynchronous connect: the name's address from the DnsCache, then a TCP or unix connect.
 // Destroying the PendingConnect cancels it; the state frees itself when libuv lets go.
 #include "pooler/net/connector.hpp"
 
-#include <netdb.h>
-
 #include <cstring>
+#include <optional>
 
 #include "pooler/net/defer.hpp"
 
 namespace pooler::net {
 
+namespace {
+
+// `address` with `port`, or false if it is no IP address.
+bool socket_address(const std::string& address, int port, sockaddr_storage& ss) {
+  return uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+         uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0;
+}
+
+}  // namespace
+
 struct PendingConnect::State {
   Loop* loop = nullptr;
   ConnectDone done;
   bool cancelled = false;
-  bool resolving = false;
+  bool deferred = false;  // a deferred failure report is pending
   int port = 0;
   TcpOptions tcp;
-  uv_getaddrinfo_t resolve{};
+  std::unique_ptr<DnsCache::Lookup> lookup;
   std::unique_ptr<Stream> stream;
 
   void finish(std::unique_ptr<Stream> s, const std::string& error) {
@@ -31,7 +40,7 @@ struct PendingConnect::State {
       if (!cancelled) finish(nullptr, error);
       if (cancelled) delete this;
     });
-    resolving = true;  // keeps the destructor from freeing us before the deferred call runs
+    deferred = true;  // keeps the destructor from freeing us before the deferred call runs
   }
 
   void on_connected(int status) {
@@ -60,20 +69,30 @@ struct PendingConnect::State {
       fail_later(uv_strerror(rc));
     }
   }
+
+  // Connects to the DNS answer's address; else returns why not.
+  std::optional<std::string> connect_answer(const DnsCache::Answer& answer) {
+    sockaddr_storage ss{};
+    if (!answer) return "could not resolve host: " + answer.error();
+    if (!socket_address(*answer, port, ss)) return "could not resolve host: bad address " + *answer;
+    connect(Stream::Kind::kTcp, reinterpret_cast<sockaddr*>(&ss), "");
+    return std::nullopt;
+  }
 };
 
 PendingConnect::~PendingConnect() {
   state_->done = nullptr;
+  state_->lookup.reset();
   state_->stream.reset();
-  if (state_->resolving) {
-    state_->cancelled = true;  // the pending libuv callback frees it
+  if (state_->deferred) {
+    state_->cancelled = true;  // the deferred call frees it
   } else {
     delete state_;
   }
 }
 
-std::unique_ptr<PendingConnect> connect_to(Loop& loop, const std::string& host, int port,
-                                           const TcpOptions& tcp, ConnectDone done) {
+std::unique_ptr<PendingConnect> connect_to(Loop& loop, DnsCache& dns, const std::string& host,
+                                           int port, const TcpOptions& tcp, ConnectDone done) {
   auto* state = new PendingConnect::State;
   state->loop = &loop;
   state->done = std::move(done);
@@ -87,44 +106,18 @@ std::unique_ptr<PendingConnect> connect_to(Loop& loop, const std::string& host, 
     return pending;
   }
   sockaddr_storage ss{};
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
-      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+  if (socket_address(host, port, ss)) {
     state->connect(Stream::Kind::kTcp, reinterpret_cast<sockaddr*>(&ss), "");
     return pending;
   }
-
-  state->resolving = true;
-  state->resolve.data = state;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  int rc = uv_getaddrinfo(
-      loop.raw(), &state->resolve,
-      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-        auto* st = static_cast<PendingConnect::State*>(req->data);
-        st->resolving = false;
-        if (st->cancelled) {
-          uv_freeaddrinfo(res);
-          delete st;
-          return;
-        }
-        if (status < 0 || res == nullptr) {
-          uv_freeaddrinfo(res);
-          st->finish(nullptr, std::string("could not resolve host: ") + uv_strerror(status));
-          return;
-        }
-        sockaddr_storage addr{};
-        std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
-        uv_freeaddrinfo(res);
-        // Port sits at the same offset in sockaddr_in and sockaddr_in6.
-        reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(static_cast<uint16_t>(st->port));
-        st->connect(Stream::Kind::kTcp, reinterpret_cast<sockaddr*>(&addr), "");
-      },
-      host.c_str(), nullptr, &hints);
-  if (rc < 0) {
-    state->resolving = false;
-    state->fail_later(std::string("could not resolve host: ") + uv_strerror(rc));
+  if (auto answer = dns.cached(host)) {
+    if (auto error = state->connect_answer(*answer)) state->fail_later(std::move(*error));
+    return pending;
   }
+  state->lookup = dns.resolve(host, [state](DnsCache::Answer answer) {
+    // Last: finishing may delete the state.
+    if (auto error = state->connect_answer(answer)) state->finish(nullptr, *error);
+  });
   return pending;
 }
 

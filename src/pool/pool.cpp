@@ -73,7 +73,8 @@ Pool::Pool(PoolContext& context, PoolKey key, PoolSettings settings, backend::Se
       settings_(std::move(settings)),
       target_(std::move(target)),
       database_budget_(database_budget),
-      user_budget_(user_budget) {}
+      user_budget_(user_budget),
+      rotation_(target_.hosts.size(), settings_.load_balance_hosts) {}
 
 Pool::~Pool() {
   while (auto entry = waiters_.pop()) {
@@ -131,8 +132,12 @@ util::Duration Pool::longest_wait() const {
   return front == nullptr ? util::Duration{} : context_.clock.now() - front->since;
 }
 
+bool Pool::held_back(util::TimePoint now) const {
+  return last_login_error_ && rotation_.all_failing(now, settings_.server_login_retry);
+}
+
 std::optional<protocol::ErrorFields> Pool::refusal() const {
-  if (!last_login_error_ || context_.clock.now() >= login_retry_after_) return std::nullopt;
+  if (!held_back(context_.clock.now())) return std::nullopt;
   // Only servers still logging in are there: nothing can serve the client before the retry.
   auto c = counts();
   if (c.total() != c.opening) return std::nullopt;
@@ -144,8 +149,14 @@ std::optional<protocol::ErrorFields> Pool::refusal() const {
 ServerLease Pool::acquire(Waiter& waiter) {
   auto now = context_.clock.now();
   while (!paused_ && !idle_.empty()) {
-    ServerConnection* server = idle_.back();
-    idle_.pop_back();
+    ServerConnection* server;
+    if (settings_.server_round_robin) {
+      server = idle_.front();
+      idle_.erase(idle_.begin());
+    } else {
+      server = idle_.back();
+      idle_.pop_back();
+    }
     if (server->state() != ServerState::kIdle) continue;
     if (now - server->state_since() >= settings_.server_check_delay) {
       // Idle long enough to have died unnoticed: check it, and serve the queue when it answers.
@@ -183,8 +194,9 @@ int Pool::size_limit() const {
 
 void Pool::serve_waiters() {
   if (paused_) return;
-  // After a failed login, let PostgreSQL recover for server_login_retry before trying again.
-  if (last_login_error_ && context_.clock.now() < login_retry_after_) return;
+  // After a failed login, let PostgreSQL recover for server_login_retry before trying again; with
+  // several hosts, only once every one of them has failed.
+  if (held_back(context_.clock.now())) return;
   auto c = counts();
   int n = servers_to_open(c, size_limit(), database_budget_, user_budget_);
   for (int i = 0; i < n; ++i) open_server();
@@ -198,18 +210,26 @@ void Pool::serve_waiters() {
 
 bool Pool::close_one_idle() {
   if (idle_.empty()) return false;
-  // idle_ is a stack: the bottom is the server idle the longest.
+  // The front of idle_ is the server idle the longest.
   ServerConnection* server = idle_.front();
   close_server(*server, ServerClose::kEvicted);
   return true;
 }
 
 void Pool::open_server() {
-  auto server = std::make_unique<ServerConnection>(context_.loop, context_.clock, target_, *this,
+  std::size_t host = rotation_.pick(context_.clock.now(), settings_.server_login_retry);
+  backend::ServerTarget target = target_;
+  if (host < target_.hosts.size()) {
+    target.host = target_.hosts[host].host;
+    target.port = target_.hosts[host].port;
+  }
+  auto server = std::make_unique<ServerConnection>(context_.loop, context_.dns, context_.clock,
+                                                   std::move(target), *this,
                                                    context_.next_server_id++);
   ServerConnection* raw = server.get();
   raw->count_into(stats_);
   servers_.emplace(raw, std::move(server));
+  logging_in_[raw] = host;
   database_budget_.take();
   user_budget_.take();
   if (static_cast<int>(servers_.size()) > settings_.pool_size) {
@@ -272,6 +292,27 @@ void Pool::reconnect() {
   serve_waiters();
 }
 
+int Pool::retire_addresses(const std::string& host, const std::vector<std::string>& addresses) {
+  int marked = 0;
+  for (auto& [ptr, server] : servers_) {
+    if (server->target().host != host || server->close_needed()) continue;
+    if (std::find(addresses.begin(), addresses.end(), server->remote_address()) ==
+        addresses.end()) {
+      continue;
+    }
+    server->mark_close_needed();
+    ++marked;
+  }
+  std::vector<ServerConnection*> idle;
+  for (ServerConnection* server : idle_) {
+    if (server->close_needed()) idle.push_back(server);
+  }
+  for (ServerConnection* server : idle) {
+    close_server(*server, ServerClose::kReconnect, "host address changed in DNS");
+  }
+  return marked;
+}
+
 int Pool::close_needed_count() const {
   return static_cast<int>(std::count_if(servers_.begin(), servers_.end(), [](const auto& entry) {
     return entry.second->close_needed();
@@ -280,8 +321,14 @@ int Pool::close_needed_count() const {
 
 void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& target) {
   settings_ = std::move(settings);
-  bool moved = target.host != target_.host || target.port != target_.port ||
-               target.dbname != target_.dbname || target.secret != target_.secret;
+  bool moved_hosts = target.hosts != target_.hosts;
+  bool moved = moved_hosts || target.dbname != target_.dbname || target.secret != target_.secret;
+  if (moved_hosts) {
+    rotation_ = HostRotation(target.hosts.size(), settings_.load_balance_hosts);
+    logging_in_.clear();  // their host indexes are of the old list
+  } else {
+    rotation_.set_mode(settings_.load_balance_hosts);
+  }
   // The SCRAM keys came from a client's own login, not from the config: they stay.
   auto client_key = std::move(target_.scram_client_key);
   auto server_key = std::move(target_.scram_server_key);
@@ -336,6 +383,10 @@ void Pool::reuse(ServerConnection& server) {
 void Pool::on_server_ready(ServerConnection& server) {
   if (!welcome_) welcome_ = server.parameters();
   last_login_error_.reset();
+  if (auto it = logging_in_.find(&server); it != logging_in_.end()) {
+    rotation_.succeeded(it->second);
+    logging_in_.erase(it);
+  }
   if (auto retire = retirement(server)) {
     close_server(server, *retire);
     return;
@@ -367,7 +418,10 @@ void Pool::login_failed(ServerConnection& server, const protocol::ErrorFields& e
   spdlog::warn("{} server login failed: {}", server.log_prefix(), error.message);
   log_close(server, close_text);
   last_login_error_ = error;
-  login_retry_after_ = context_.clock.now() + settings_.server_login_retry;
+  if (auto it = logging_in_.find(&server); it != logging_in_.end()) {
+    rotation_.failed(it->second, context_.clock.now());
+    logging_in_.erase(it);
+  }
   ++stats_.server_login_failures;
   context_.events.count(ServerClose::kLoginFailed);
   drop(server);
@@ -376,9 +430,9 @@ void Pool::login_failed(ServerConnection& server, const protocol::ErrorFields& e
     fail_waiters(protocol::sqlstate::kConnectionFailure, error.message);
     return;
   }
-  if (why == backend::LoginFailure::kRefused && !welcome_) {
-    // PostgreSQL said no before anyone was greeted: the clients logging in hear its reason
-    // now, as they would from PostgreSQL itself.
+  if (why == backend::LoginFailure::kRefused && !welcome_ && rotation_.all_failed()) {
+    // PostgreSQL said no before anyone was greeted and no host is left to try: the clients
+    // logging in hear its reason now, as they would from PostgreSQL itself.
     fail_waiters(login_error_sqlstate(), error.message);
   }
   // Unreachable, or refused once the pool has logged in before (PostgreSQL restarting): the
@@ -417,6 +471,7 @@ void Pool::drop(ServerConnection& server) {
   auto it = servers_.find(&server);
   if (it == servers_.end()) return;
   idle_.erase(std::remove(idle_.begin(), idle_.end(), &server), idle_.end());
+  logging_in_.erase(&server);
   database_budget_.give_back();
   user_budget_.give_back();
   context_.graveyard.bury(std::move(it->second));
@@ -558,7 +613,7 @@ void Pool::tick() {
   }
   serve_waiters();
   // min_pool_size: keep that many servers open and warm, refilled after failures.
-  if (!paused_ && !(last_login_error_ && now < login_retry_after_)) {
+  if (!paused_ && !held_back(now)) {
     int missing = settings_.min_pool_size - static_cast<int>(servers_.size());
     for (int i = 0; i < missing && database_budget_.can_take() && user_budget_.can_take(); ++i) {
       open_server();

@@ -7,8 +7,9 @@
 
 namespace pooler::pool {
 
-PoolRegistry::PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard)
-    : context_{loop, clock, graveyard, 1, nullptr, nullptr, {}} {
+PoolRegistry::PoolRegistry(net::Loop& loop, net::DnsCache& dns, const util::Clock& clock,
+                           net::Graveyard& graveyard)
+    : context_{loop, dns, clock, graveyard, 1, nullptr, nullptr, {}} {
   context_.on_capacity_freed = [this](const PoolKey& key) { on_capacity_freed(key); };
   context_.evict_idle_elsewhere = [this](const PoolKey& key) { return evict_idle_elsewhere(key); };
 }
@@ -61,6 +62,9 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
   p.server_fast_close = s.server_fast_close;
   p.log_connections = s.log_connections;
   p.log_disconnections = s.log_disconnections;
+  p.load_balance_hosts = database.load_balance_hosts == "disable" ? HostRotation::Mode::kDisable
+                                                                  : HostRotation::Mode::kRoundRobin;
+  p.server_round_robin = s.server_round_robin;
   return p;
 }
 
@@ -130,6 +134,14 @@ bool PoolRegistry::pause_complete(const std::optional<std::string>& database) co
 
 void PoolRegistry::reconnect(const std::optional<std::string>& database) {
   for_each_of(database, [](Pool& pool) { pool.reconnect(); });
+}
+
+void PoolRegistry::retire_addresses(const std::string& host,
+                                    const std::vector<std::string>& addresses) {
+  int marked = 0;
+  for (auto& [key, pool] : pools_) marked += pool->retire_addresses(host, addresses);
+  spdlog::info("DNS: {} no longer resolves to {}; {} server(s) to reconnect", host,
+               fmt::join(addresses, ","), marked);
 }
 
 bool PoolRegistry::reconnect_complete(const std::optional<std::string>& database) const {

@@ -15,8 +15,9 @@ backend::ServerTarget server_target(const config::Config& config,
                                     const std::string& server_user) {
   backend::ServerTarget target;
   target.database = database.name;
-  target.host = database.host;
-  target.port = database.port;
+  target.hosts = database.servers();
+  target.host = target.hosts.front().host;
+  target.port = target.hosts.front().port;
   target.dbname = database.dbname;
   target.user = server_user;
   target.tcp = tcp_options(config.settings);

@@ -27,7 +27,7 @@ TEST_CASE("database entries take libpq-style values, quoted ones included") {
   REQUIRE(result.diagnostics.empty());
   const DatabaseEntry& app = result.config.databases.at("app");
   CHECK(app.host == "10.1.2.3");
-  CHECK(app.port == 5433);
+  CHECK(app.ports == std::vector<int>{5433});
   CHECK(app.dbname == "app_prod");
   CHECK(app.user == "svc");
   CHECK(app.password == "it's 'secret'");
@@ -51,7 +51,7 @@ TEST_CASE("database entries take libpq-style values, quoted ones included") {
   const DatabaseEntry& mixed = result.config.databases.at("Mixed Case");
   CHECK(mixed.host == "/var/run/postgresql");
   CHECK(mixed.dbname == "\"quoted\"");
-  CHECK(mixed.port == 5432);
+  CHECK(mixed.ports == std::vector<int>{5432});
   CHECK_FALSE(mixed.pool_size.has_value());
 }
 
@@ -78,7 +78,7 @@ TEST_CASE("find_database: exact name, else the '*' fallback named after the requ
   CHECK(other->name == "analytics");
   CHECK(other->dbname == "analytics");
   CHECK(other->host == "10.0.0.9");
-  CHECK(other->port == 5555);
+  CHECK(other->ports == std::vector<int>{5555});
   CHECK(other->pool_size == 3);
 }
 
@@ -153,7 +153,51 @@ TEST_CASE("a database defined twice warns and the later definition wins") {
   CHECK(d.severity == Severity::kWarning);
   CHECK(d.line == 5);
   CHECK(d.message.find("entries.ini:4") != std::string::npos);
-  CHECK(result.config.databases.at("app").port == 2222);
+  CHECK(result.config.databases.at("app").ports == std::vector<int>{2222});
+}
+
+TEST_CASE("a host list pairs each host with its port, or with the one port given") {
+  LoadResult result = parse_with_base(
+      "[databases]\n"
+      "pair = host=10.0.0.1,10.0.0.2 port=5432,5433 load_balance_hosts=disable\n"
+      "shared = host='db1.example, db2.example,/var/run/postgresql' port=6000\n"
+      "single = host=10.0.0.3\n"
+      "socket = port=5999\n");
+  INFO(render(result.diagnostics));
+  REQUIRE(result.diagnostics.empty());
+  const auto& dbs = result.config.databases;
+  CHECK(dbs.at("pair").servers() ==
+        std::vector<HostPort>{{"10.0.0.1", 5432}, {"10.0.0.2", 5433}});
+  CHECK(dbs.at("pair").load_balance_hosts == "disable");
+  CHECK(dbs.at("pair").has_host_list());
+  CHECK(dbs.at("shared").servers() == std::vector<HostPort>{{"db1.example", 6000},
+                                                            {"db2.example", 6000},
+                                                            {"/var/run/postgresql", 6000}});
+  CHECK(dbs.at("single").servers() == std::vector<HostPort>{{"10.0.0.3", 5432}});
+  CHECK_FALSE(dbs.at("single").has_host_list());
+  CHECK(dbs.at("socket").servers() == std::vector<HostPort>{{"", 5999}});
+}
+
+TEST_CASE("a port list of another length than the host list is an error naming port") {
+  LoadResult result = parse_with_base(
+      "[databases]\n"
+      "three = host=a,b,c port=1,2\n"
+      "one = host=a port=1,2\n"
+      "hole = host=a,,c\n"
+      "badport = host=a,b port=1,x\n"
+      "good = host=a,b port=1,2\n");
+  REQUIRE(result.diagnostics.size() == 4);
+  CHECK(result.diagnostics[0].key == "three");
+  CHECK(result.diagnostics[0].message ==
+        "port: 2 ports for 3 hosts; give one port for all hosts, or one per host");
+  CHECK(result.diagnostics[1].message ==
+        "port: 2 ports for 1 host; give one port for all hosts, or one per host");
+  CHECK(result.diagnostics[2].message == "host: an empty item in the host list");
+  CHECK(result.diagnostics[3].key == "badport");
+  CHECK(result.diagnostics[3].message.find("port: ") == 0);
+  CHECK_FALSE(result.ok());
+  CHECK(result.config.databases.count("three") == 0);
+  CHECK(result.config.databases.count("good") == 1);
 }
 
 TEST_CASE("user entries carry per-user pool settings") {

@@ -363,7 +363,7 @@ TEST_CASE("names longer than inih's name buffer and names with ':' are kept whol
   CHECK(result.diagnostics.empty());
   CHECK(result.config.databases.count(long_name) == 1);
   REQUIRE(result.config.databases.count("db:1") == 1);
-  CHECK(result.config.databases.at("db:1").port == 1);
+  CHECK(result.config.databases.at("db:1").ports == std::vector<int>{1});
 }
 
 }  // namespace

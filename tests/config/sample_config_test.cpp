@@ -34,7 +34,7 @@ TEST_CASE("the sample config parses with no errors and no warnings") {
   std::optional<DatabaseEntry> db = result.config.find_database("postgres");
   REQUIRE(db);
   CHECK(db->host == "127.0.0.1");
-  CHECK(db->port == 5432);
+  CHECK(db->ports == std::vector<int>{5432});
   CHECK(result.config.users.empty());
 }
 

@@ -39,6 +39,7 @@ struct PoolView {
   int sv_login = 0;
   std::int64_t maxwait_us = 0;
   std::string pool_mode;
+  std::string load_balance_hosts;  // empty (NULL) unless the database's host is a list
 };
 
 struct ConnectionView {
@@ -89,6 +90,13 @@ struct AlertView {
   double threshold = 0;
 };
 
+// One cached name (SHOW DNS_HOSTS).
+struct DnsHostView {
+  std::string hostname;
+  std::int64_t ttl = 0;  // seconds left, 0 once expired
+  std::string addrs;     // comma-separated
+};
+
 struct Snapshot {
   std::string version;
   WallTime now{};
@@ -103,6 +111,9 @@ struct Snapshot {
   std::set<std::string> paused_databases;  // every paused one, by either kind of PAUSE
   std::set<std::string> disabled_databases;
   std::vector<AlertView> alerts;  // firing now
+  std::vector<DnsHostView> dns_hosts;
+  std::int64_t dns_queries = 0;  // lookups running
+  std::int64_t dns_pending = 0;  // connects waiting for them
 };
 
 Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,

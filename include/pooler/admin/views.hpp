@@ -21,6 +21,8 @@ ResultTable show_stats_totals(const Snapshot& snap);
 ResultTable show_stats_averages(const Snapshot& snap);
 ResultTable show_totals(const Snapshot& snap);
 ResultTable show_mem(const Snapshot& snap);
+ResultTable show_dns_hosts(const Snapshot& snap);
+ResultTable show_dns_zones(const Snapshot& snap);
 // pooler's own: the saturation alerts firing now.
 ResultTable show_alerts(const Snapshot& snap);
 

@@ -23,11 +23,12 @@ class ServerCancel final : public net::StreamHandler {
   };
   using Finished = std::function<void(ServerCancel&)>;
 
-  // Connects to `host`:`port` and sends the request for backend (pid, key). `finished` runs
-  // exactly once, when PostgreSQL has closed the connection or it could not be used; it may
-  // destroy this object.
-  ServerCancel(net::Loop& loop, const std::string& host, int port, const net::TcpOptions& tcp,
-               std::int32_t pid, std::int32_t key, util::TimePoint now, Finished finished);
+  // Connects to `host`:`port` (the address the server itself is on) and sends the request for
+  // backend (pid, key). `finished` runs exactly once, when PostgreSQL has closed the connection
+  // or it could not be used; it may destroy this object.
+  ServerCancel(net::Loop& loop, net::DnsCache& dns, const std::string& host, int port,
+               const net::TcpOptions& tcp, std::int32_t pid, std::int32_t key, util::TimePoint now,
+               Finished finished);
   ~ServerCancel() override;
   ServerCancel(const ServerCancel&) = delete;
   ServerCancel& operator=(const ServerCancel&) = delete;

@@ -12,6 +12,7 @@
 
 #include "pooler/backend/parameter_set.hpp"
 #include "pooler/backend/server_cancel.hpp"
+#include "pooler/config/config.hpp"
 #include "pooler/net/connector.hpp"
 #include "pooler/net/stream.hpp"
 #include "pooler/metrics/pool_stats.hpp"
@@ -26,8 +27,9 @@ namespace pooler::backend {
 // Where and as whom to log in.
 struct ServerTarget {
   std::string database;  // the name clients ask for ([databases] entry), for log lines
-  std::string host;
+  std::string host;      // where this connection goes: one of `hosts`
   int port = 5432;
+  std::vector<config::HostPort> hosts;  // the entry's host list, which the pool picks from
   std::string dbname;
   std::string user;
   std::string secret;  // plain password, "md5..." or empty
@@ -99,8 +101,8 @@ class ServerPeer {
 
 class ServerConnection final : public net::StreamHandler {
  public:
-  ServerConnection(net::Loop& loop, const util::Clock& clock, ServerTarget target,
-                   ServerOwner& owner, std::uint64_t id);
+  ServerConnection(net::Loop& loop, net::DnsCache& dns, const util::Clock& clock,
+                   ServerTarget target, ServerOwner& owner, std::uint64_t id);
   ~ServerConnection() override;
   ServerConnection(const ServerConnection&) = delete;
   ServerConnection& operator=(const ServerConnection&) = delete;
@@ -167,6 +169,9 @@ class ServerConnection final : public net::StreamHandler {
   std::int32_t backend_pid() const { return backend_pid_; }
   std::int32_t backend_key() const { return backend_key_; }
   const ServerTarget& target() const { return target_; }
+  // The IP address it connected to (a name's address from DNS); empty before that and for unix
+  // sockets. Its cancels go there, so they reach this server's PostgreSQL.
+  const std::string& remote_address() const { return remote_address_; }
   // "S-0x..: <database>/<user>@<host>:<port>", PgBouncer's prefix for a server's log lines.
   std::string log_prefix() const;
 
@@ -196,8 +201,10 @@ class ServerConnection final : public net::StreamHandler {
   void release_cancel_requesters();
 
   net::Loop& loop_;
+  net::DnsCache& dns_;
   const util::Clock& clock_;
   ServerTarget target_;
+  std::string remote_address_;
   ServerOwner& owner_;
   std::uint64_t id_;
   ServerState state_ = ServerState::kConnecting;

@@ -149,11 +149,22 @@ struct Settings {
   int max_wait_queue = 0;  // reject_new refuses logins while more clients than this wait
 };
 
+// One server of a [databases] entry: a host name, an IP address or a unix socket directory
+// ("/path"; empty: the default one), and the port there.
+struct HostPort {
+  std::string host;
+  int port = 5432;
+  bool operator==(const HostPort&) const = default;
+};
+
 // One [databases] entry: `name = host=... port=... dbname=... ...`.
 struct DatabaseEntry {
   std::string name;  // "*" for the fallback entry
-  std::string host;  // empty: unix socket in the default directory; "/path": unix socket dir
-  int port = 5432;
+  // As written: one host, or a comma-separated list that new server connections go over
+  // (load_balance_hosts). Each is a name, an address, "/path" (a unix socket directory) or empty
+  // (the default socket directory).
+  std::string host;
+  std::vector<int> ports = {5432};  // one port for every host, or one per host in host's order
   std::string dbname;  // empty: same as name
   std::string user;    // forced user: all clients share one pool as this user
   std::string password;
@@ -176,6 +187,11 @@ struct DatabaseEntry {
   std::string load_balance_hosts = "round-robin";  // or "disable"; matters when host is a list
   int line = 0;                                    // where it was defined, for diagnostics
   bool operator==(const DatabaseEntry&) const = default;
+
+  // Each host with its port, in the order written; never empty.
+  std::vector<HostPort> servers() const;
+  // host is a list: PgBouncer shows load_balance_hosts only then.
+  bool has_host_list() const { return host.find(',') != std::string::npos; }
 };
 
 // One [users] entry: `name = pool_mode=... max_user_connections=...`.

@@ -17,6 +17,7 @@
 #include "pooler/metrics/pool_stats.hpp"
 #include "pooler/net/graveyard.hpp"
 #include "pooler/pool/connection_budget.hpp"
+#include "pooler/pool/host_rotation.hpp"
 #include "pooler/pool/server_lease.hpp"
 #include "pooler/pool/sizing.hpp"
 #include "pooler/pool/wait_queue.hpp"
@@ -49,11 +50,16 @@ struct PoolSettings {
   bool server_fast_close = false;  // a server marked for closing goes at its next boundary
   bool log_connections = true;     // a line per new server connection
   bool log_disconnections = true;  // a line per server close, with the reason
+  // load_balance_hosts: how new servers go over the entry's host list.
+  HostRotation::Mode load_balance_hosts = HostRotation::Mode::kRoundRobin;
+  // server_round_robin: idle servers are reused oldest first (FIFO), not warmest first (LIFO).
+  bool server_round_robin = false;
 };
 
 // Loop-wide services every pool uses.
 struct PoolContext {
   net::Loop& loop;
+  net::DnsCache& dns;
   const util::Clock& clock;
   net::Graveyard& graveyard;
   std::uint64_t next_server_id = 1;
@@ -78,8 +84,8 @@ class Pool final : public backend::ServerOwner {
   // on_server_granted or on_wait_failed later, never from inside this call).
   ServerLease acquire(Waiter& waiter);
   void cancel_wait(Waiter& waiter);
-  // The error to give a client at once while server_login_retry says the server is down and
-  // no server is connected; nullopt when the client should just wait.
+  // The error to give a client at once while server_login_retry says every host is down and no
+  // server is connected; nullopt when the client should just wait.
   std::optional<protocol::ErrorFields> refusal() const;
 
   enum class Disposition {
@@ -102,10 +108,13 @@ class Pool final : public backend::ServerOwner {
   void set_paused(bool paused);
   // RECONNECT: every server open now is closed once released; idle ones at once.
   void reconnect();
+  // A DNS re-resolution of `host` no longer lists these addresses: its servers connected to one
+  // of them are closed once released; idle ones at once. Returns how many were marked.
+  int retire_addresses(const std::string& host, const std::vector<std::string>& addresses);
   // Servers still open that RECONNECT or a reload marked for closing.
   int close_needed_count() const;
-  // A reload: new limits and timeouts at once; a changed host, port, database name or password
-  // makes the open servers reconnect at release.
+  // A reload: new limits and timeouts at once; a changed host list, port, database name or
+  // password makes the open servers reconnect at release.
   void reconfigure(PoolSettings settings, const backend::ServerTarget& target);
 
   // The parameters of the first server that logged in, for greeting clients without a server.
@@ -166,6 +175,9 @@ class Pool final : public backend::ServerOwner {
   // Why a released or ready server must not be handed out again (paused pool, RECONNECT or a
   // changed target, lifetime over), if it must not.
   std::optional<metrics::ServerClose> retirement(const backend::ServerConnection& server) const;
+  // After a failed login, every host is failing: no new server until server_login_retry lets
+  // the first of them be tried again.
+  bool held_back(util::TimePoint now) const;
 
   PoolContext& context_;
   PoolKey key_;
@@ -175,11 +187,15 @@ class Pool final : public backend::ServerOwner {
   ConnectionBudget& user_budget_;
   std::unordered_map<backend::ServerConnection*, std::unique_ptr<backend::ServerConnection>>
       servers_;
-  std::vector<backend::ServerConnection*> idle_;  // a stack: the warmest server is reused first
+  // In the order they went idle: the back (the warmest) is reused first, or the front (idle
+  // the longest) with server_round_robin.
+  std::vector<backend::ServerConnection*> idle_;
   WaitQueue waiters_;
   std::optional<backend::ParameterSet> welcome_;
   std::optional<protocol::ErrorFields> last_login_error_;
-  util::TimePoint login_retry_after_{};
+  HostRotation rotation_;
+  // Servers still connecting or logging in, by the index in target_.hosts each one tries.
+  std::unordered_map<const backend::ServerConnection*, std::size_t> logging_in_;
   bool paused_ = false;
   bool shedding_ = false;
   metrics::PoolStats stats_;

@@ -15,7 +15,8 @@ namespace pooler::pool {
 
 class PoolRegistry {
  public:
-  PoolRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard);
+  PoolRegistry(net::Loop& loop, net::DnsCache& dns, const util::Clock& clock,
+               net::Graveyard& graveyard);
   ~PoolRegistry();
 
   // The pool for a client of `database` logging in as `user` (the forced user of the entry if it
@@ -33,6 +34,8 @@ class PoolRegistry {
   // Every paused pool of `database` (or all) has let go of all its servers.
   bool pause_complete(const std::optional<std::string>& database) const;
   void reconnect(const std::optional<std::string>& database);
+  // DNS no longer lists `addresses` for `host`: servers connected there close at release.
+  void retire_addresses(const std::string& host, const std::vector<std::string>& addresses);
   // No server marked by RECONNECT or a reload is still open.
   bool reconnect_complete(const std::optional<std::string>& database) const;
   // DISABLE/ENABLE: whether new clients may log in to the database.
