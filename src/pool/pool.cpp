@@ -430,9 +430,10 @@ void Pool::login_failed(ServerConnection& server, const protocol::ErrorFields& e
     fail_waiters(protocol::sqlstate::kConnectionFailure, error.message);
     return;
   }
-  if (why == backend::LoginFailure::kRefused && !welcome_ && rotation_.all_failed()) {
-    // PostgreSQL said no before anyone was greeted and no host is left to try: the clients
-    // logging in hear its reason now, as they would from PostgreSQL itself.
+  if (!welcome_ && rotation_.all_failed()) {
+    // Nobody has been greeted yet and no host is left to try: the clients logging in hear the
+    // reason now (PostgreSQL's own refusal, or why it cannot be reached) rather than at their
+    // query_wait_timeout.
     fail_waiters(login_error_sqlstate(), error.message);
   }
   // Unreachable, or refused once the pool has logged in before (PostgreSQL restarting): the
