@@ -19,6 +19,10 @@ namespace {
 // Input a client may queue while it has no server before the pooler stops reading from it.
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024;
 
+// During a drain, how long a client that has just logged in may stay idle before it is told:
+// long enough for the transaction it came to run, short enough not to hold the shutdown.
+constexpr util::Duration kFreshClientGrace = std::chrono::seconds(1);
+
 }  // namespace
 
 ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net::Stream> stream,
@@ -99,8 +103,10 @@ std::optional<config::PoolMode> ClientConnection::pool_mode() const {
 void ClientConnection::finish_at_boundary(const char* sqlstate, std::string message) {
   // A queued request is let run: it is answered, then the client is finished. A client still
   // logging in is let in and through its first transaction: it came to run one.
+  // So is one that logged in and has not run a transaction yet (it is about to send one).
   bool logging_in = state_ == ClientState::kStartup || state_ == ClientState::kAuth ||
-                    state_ == ClientState::kLoginWait;
+                    state_ == ClientState::kLoginWait ||
+                    (state_ == ClientState::kIdle && !ran_transaction_);
   bool mid_transaction = logging_in || state_ == ClientState::kWaiting ||
                          (state_ == ClientState::kActive && server_ &&
                           (server_->busy() || server_->transaction_status() != 'I' || unsynced_ ||
@@ -318,6 +324,7 @@ void ClientConnection::on_server_bytes(util::Bytes data, char settled) {
 }
 
 void ClientConnection::transaction_settled(char status) {
+  ran_transaction_ = true;
   if (finish_ && status == 'I' && !unsynced_) {
     auto finish = std::move(*finish_);
     fail(finish.sqlstate, finish.message);
@@ -369,6 +376,12 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
       }
       return;
     case ClientState::kIdle:
+      if (finish_ && !ran_transaction_ && expired(idle_since_, kFreshClientGrace)) {
+        // Logged in during a drain but sends nothing: it does not hold the shutdown up.
+        auto finish = std::move(*finish_);
+        fail(finish.sqlstate, finish.message);
+        return;
+      }
       if (expired(idle_since_, idle_timeout_)) idle_timed_out();
       return;
     case ClientState::kActive: {

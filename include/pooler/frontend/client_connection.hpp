@@ -151,6 +151,7 @@ class ClientConnection final : public net::StreamHandler,
   protocol::MessageScanner scanner_;
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool greeted_ = false;
+  bool ran_transaction_ = false;  // a transaction (or statement) of its own has completed
   bool console_requested_ = false;
   std::unique_ptr<ConsoleSession> console_;
   struct Finish {
