@@ -56,24 +56,25 @@ class CancelDelayProxy:
                 client.close()
                 return
             upstream.sendall(head)
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-            self._pump(client, upstream)
+            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+            pump(client, upstream)
         except OSError:
             client.close()
 
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+
+def pump(source, sink):
+    """Copies source to sink until either side closes, then shuts both down."""
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

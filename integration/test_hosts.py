@@ -22,6 +22,7 @@ import time
 import psycopg
 
 import harness as h
+from tcp_proxy import pump
 from harness import Pooler
 from isolated_db import Case
 
@@ -98,33 +99,14 @@ class Relay:
             upstream.sendall(head)
         except OSError:
             return
-        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-        self._pump(client, upstream)
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
 
 
 def show(pooler, what):
     """Rows of a console SHOW command as dicts."""
     with pooler.connect("scramuser", dbname="pgbouncer") as admin:
-        cur = admin.execute(f"SHOW {what}")
-        names = [d.name for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return h.show(admin, what)[1]
 
 
 def servers_of(pooler, db):
