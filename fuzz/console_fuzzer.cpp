@@ -27,7 +27,7 @@ struct Run {
 };
 
 Run execute(std::string_view statement, ConsoleRole role, bool fail) {
-  fuzz::FakeControls controls;
+  fuzz::FakeControls controls = fuzz::fuzz_controls();
   controls.fail = fail;
   controls.wait_polls = 1;
   pooler::admin::Console console(controls, "0.0.0");

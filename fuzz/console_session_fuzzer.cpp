@@ -34,7 +34,7 @@ constexpr int kMaxPolls = 8;
 std::string expected_query_answer(util::Bytes body, ConsoleRole role, bool fail) {
   util::ByteReader r(body);
   auto sql = r.cstring();
-  fuzz::FakeControls controls;
+  fuzz::FakeControls controls = fuzz::fuzz_controls();
   controls.fail = fail;
   pooler::admin::Console console(controls, "0.0.0");
   std::string out = console.execute(sql ? *sql : std::string_view(), role).messages;
@@ -50,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::uint8_t control = data[0];
   const ConsoleRole role = (control & 1) != 0 ? ConsoleRole::kAdmin : ConsoleRole::kStats;
-  fuzz::FakeControls controls;
+  fuzz::FakeControls controls = fuzz::fuzz_controls();
   controls.fail = (control & 2) != 0;
   controls.wait_polls = (control >> 2) % kMaxPolls;
   pooler::admin::Console console(controls, "0.0.0");

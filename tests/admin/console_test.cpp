@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_controls.hpp"
 #include "pooler/admin/console.hpp"
 #include "pooler/admin/views.hpp"
 #include "pooler/frontend/console_session.hpp"
@@ -47,61 +48,21 @@ std::vector<std::string> column_names(const std::string& body) {
   return names;
 }
 
-// Records what the console asked for; PAUSE completes when `servers_released` says so.
-struct FakeControls final : pooler::admin::Controls {
-  using Database = pooler::admin::Database;
-  using Outcome = pooler::admin::Outcome;
-  std::vector<std::string> calls;
-  bool servers_released = false;
-
-  Snapshot snapshot() override {
-    Snapshot snap;
-    snap.version = "pooler test";
-    snap.config = std::make_shared<pooler::config::Config>();
+// A pool to show; PAUSE completes once `servers_released`; client 404 does not exist.
+struct Fixture {
+  Fixture() {
     pooler::admin::PoolView pool;
     pool.database = "app";
     pool.user = "api";
     pool.cl_waiting = 3;
     pool.maxwait_us = 2500000;
     pool.pool_mode = "transaction";
-    snap.pools.push_back(pool);
-    return snap;
+    controls.snap.pools.push_back(pool);
+    controls.pause_done = [this] { return servers_released; };
+    controls.unknown_client = 404;
   }
-  Outcome record(std::string call) {
-    calls.push_back(std::move(call));
-    return Outcome::done();
-  }
-  Outcome pause(const Database& db) override {
-    calls.push_back("pause " + db.value_or("*"));
-    return Outcome::wait_until([this] { return servers_released; });
-  }
-  Outcome resume(const Database& db) override { return record("resume " + db.value_or("*")); }
-  Outcome suspend() override { return record("suspend"); }
-  Outcome set_enabled(const std::string& db, bool on) override {
-    return record((on ? "enable " : "disable ") + db);
-  }
-  Outcome kill(const Database& db) override { return record("kill " + db.value_or("*")); }
-  Outcome kill_client(std::uint64_t id) override {
-    if (id == 404) return Outcome::failed("42704", "no client with id 404");
-    return record("kill_client " + std::to_string(id));
-  }
-  Outcome reconnect(const Database& db) override {
-    return record("reconnect " + db.value_or("*"));
-  }
-  Outcome wait_close(const Database& db) override {
-    return record("wait_close " + db.value_or("*"));
-  }
-  Outcome reload() override { return record("reload"); }
-  Outcome shutdown(pooler::admin::ShutdownMode mode) override {
-    return record("shutdown " + std::to_string(static_cast<int>(mode)));
-  }
-  Outcome set(const std::string& key, const std::string& value) override {
-    return record("set " + key + "=" + value);
-  }
-};
-
-struct Fixture {
-  FakeControls controls;
+  pooler::testing::FakeControls controls;
+  bool servers_released = false;
   Console console{controls, "0.1.0"};
   int reloads() const {
     return static_cast<int>(std::count(controls.calls.begin(), controls.calls.end(), "reload"));
@@ -300,7 +261,7 @@ TEST_CASE("PAUSE answers only once the servers are released, holding later outpu
   CHECK(session.handle('Q', pooler::util::as_bytes(query), terminate).empty());
   CHECK(session.blocked());
   CHECK(session.poll().empty());
-  f.controls.servers_released = true;
+  f.servers_released = true;
   auto msgs = messages_of(session.poll());
   CHECK_FALSE(session.blocked());
   REQUIRE(msgs.size() == 2);
