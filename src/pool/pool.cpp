@@ -137,7 +137,8 @@ bool Pool::held_back(util::TimePoint now) const {
 }
 
 std::optional<protocol::ErrorFields> Pool::refusal() const {
-  if (!held_back(context_.clock.now())) return std::nullopt;
+  // Asked on every request for a server: no clock read unless a login has failed.
+  if (!last_login_error_ || !held_back(context_.clock.now())) return std::nullopt;
   // Only servers still logging in are there: nothing can serve the client before the retry.
   auto c = counts();
   if (c.total() != c.opening) return std::nullopt;
@@ -196,7 +197,7 @@ void Pool::serve_waiters() {
   if (paused_) return;
   // After a failed login, let PostgreSQL recover for server_login_retry before trying again; with
   // several hosts, only once every one of them has failed.
-  if (held_back(context_.clock.now())) return;
+  if (last_login_error_ && held_back(context_.clock.now())) return;
   auto c = counts();
   int n = servers_to_open(c, size_limit(), database_budget_, user_budget_);
   for (int i = 0; i < n; ++i) open_server();
@@ -547,6 +548,10 @@ void Pool::tick() {
   int total = static_cast<int>(servers_.size());
   for (auto& [ptr, server] : servers_) {
     auto in_state = now - server->state_since();
+    // Never calls back into the pool, so it may run inside the walk.
+    if (positive(settings_.cancel_wait_timeout) && server->cancels_in_flight()) {
+      server->expire_cancels(now, settings_.cancel_wait_timeout);
+    }
     switch (server->state()) {
       case ServerState::kConnecting:
       case ServerState::kLogin:
@@ -594,10 +599,6 @@ void Pool::tick() {
   for (ServerConnection* server : fast_close) {
     if (servers_.count(server) == 0 || server->peer() == nullptr) continue;
     server->peer()->on_server_fast_close(close_reason(ServerClose::kReconnect));
-  }
-  if (positive(settings_.cancel_wait_timeout)) {
-    // Never calls back into the pool, so the walk may go over servers_ itself.
-    for (auto& [ptr, server] : servers_) server->expire_cancels(now, settings_.cancel_wait_timeout);
   }
   for (auto [server, cause, timeout, reason] : to_close) {
     if (servers_.count(server) == 0) continue;
