@@ -224,6 +224,20 @@ class ServerAuth(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertEqual(proc.stdout.strip(), "md5user")
 
+    def test_a_secret_of_the_wrong_type_fails_the_login_at_once(self):
+        # trust lets the client in without a SCRAM exchange, so the pooler has no SCRAM keys to
+        # answer PostgreSQL's SCRAM request with the verifier it holds.
+        with h.superuser_conn() as c:
+            verifier = c.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'scramuser'"
+                                 ).fetchone()[0]
+        settings = {"auth_type": "trust", "query_wait_timeout": 60}
+        with Pooler(settings, users=[("scramuser", verifier)]) as pooler:
+            with self.assertRaises(h.PgError) as caught:
+                login(pooler, "scramuser", password="")
+            self.assertEqual(caught.exception.message, "server login failed: wrong password type")
+            h.wait_until(lambda: "cannot do SCRAM authentication: wrong password type"
+                         in pooler.log(), timeout=5, message="the wrong password type line")
+
     def test_server_login_failure_reaches_the_client(self):
         dbs = {"badpass": f"host={h.HOST} port={h.pg_port()} dbname=itest user=scramuser "
                           f"password=not-the-password"}
