@@ -85,6 +85,13 @@ void App::State::apply_dns_settings() {
                util::seconds_to_duration(s.dns_nxdomain_ttl));
 }
 
+std::optional<std::string> App::State::apply_tls_settings() {
+  auto error = tls.apply(config->settings);
+  clients.set_client_tls(tls.client());
+  pools.set_server_tls(tls.server());
+  return error;
+}
+
 bool App::State::listen() {
   const auto& s = config->settings;
   auto on_accept = [this](std::unique_ptr<net::Stream> stream) {
@@ -216,6 +223,10 @@ int App::run() {
   State& s = *state_;
   raise_fd_limit(s.config->settings);
   s.clients.set_console(s.console);
+  if (auto error = s.apply_tls_settings()) {
+    spdlog::critical("{}", *error);
+    return 1;
+  }
   if (!s.listen()) return 1;
   if (!s.start_metrics()) return 1;
   s.take_over();

@@ -21,6 +21,7 @@
 #include "pooler/net/listener.hpp"
 #include "pooler/net/timer.hpp"
 #include "pooler/pool/pool_registry.hpp"
+#include "tls_setup.hpp"
 
 namespace pooler::app {
 
@@ -36,6 +37,8 @@ struct App::State final : admin::Controls {
   RunOptions options;
   std::shared_ptr<const config::Config> config;
   util::SteadyClock clock;
+  // Before the loop: TLS sessions freed while the loop drains still report to it.
+  TlsSetup tls;
   net::Loop loop;
   net::Graveyard graveyard{loop};
   net::UvResolver resolver{loop};
@@ -78,6 +81,8 @@ struct App::State final : admin::Controls {
   void adopt(std::shared_ptr<const config::Config> next);
   // dns_max_ttl and dns_nxdomain_ttl from the config in force.
   void apply_dns_settings();
+  // Builds or rebuilds the TLS contexts and hands them to clients and pools; the error, if any.
+  std::optional<std::string> apply_tls_settings();
   void begin_shutdown(admin::ShutdownMode mode);
   void stop_listening();
   // The end: every client and server closed, timers and signals stopped; the loop then exits.

@@ -201,6 +201,7 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
     spdlog::error("{}; logging goes on as before", *error);
   }
   apply_dns_settings();
+  apply_tls_settings();  // a failure keeps the running contexts and is logged
   std::set<std::string> gone = pools.apply(*config);
   clients.adopt_config(config);
   // Clients of a database that is no longer there (or now forces another user) finish their

@@ -93,6 +93,7 @@ metrics::Sample App::State::take_sample() {
     }
   });
   sample.events = pools.events();
+  sample.events.tls = tls.counts();
   const auto& settings = config->settings;
   sample.process.open_fds = count_open_fds();
   sample.process.max_fds = fd_limit();

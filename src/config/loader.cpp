@@ -69,12 +69,24 @@ class Interpreter {
       fail(where_set("auth_type"), "auth_file",
            std::string("auth_file is required for auth_type=") + to_string(type));
     }
-    // Until TLS lands, a mode that promises encryption must not quietly admit plain text.
-    for (const auto& [key, mode] : {std::pair{"client_tls_sslmode", settings.client_tls_sslmode},
-                                    std::pair{"server_tls_sslmode", settings.server_tls_sslmode}}) {
-      if (mode != "disable" && mode != "allow" && mode != "prefer") {
-        fail(where_set(key), key, std::string(key) + "=" + mode + " needs TLS, not supported yet");
-      }
+    // The files themselves are loaded (and their permissions checked) when the TLS context is
+    // built; here only what cannot work whatever the files hold.
+    const std::string& client_mode = settings.client_tls_sslmode;
+    if (client_mode != "disable" &&
+        (settings.client_tls_key_file.empty() || settings.client_tls_cert_file.empty())) {
+      fail(where_set("client_tls_sslmode"), "client_tls_sslmode",
+           "client_tls_sslmode=" + client_mode +
+               " needs client_tls_key_file and client_tls_cert_file");
+    }
+    if ((client_mode == "verify-ca" || client_mode == "verify-full") &&
+        settings.client_tls_ca_file.empty()) {
+      fail(where_set("client_tls_sslmode"), "client_tls_ca_file",
+           "client_tls_sslmode=" + client_mode + " needs client_tls_ca_file to check client "
+           "certificates against");
+    }
+    if (type == AuthType::kCert && client_mode != "verify-ca" && client_mode != "verify-full") {
+      fail(where_set("auth_type"), "auth_type",
+           "auth_type=cert needs client_tls_sslmode=verify-ca or verify-full");
     }
     if (settings.listen_addr.empty() && settings.unix_socket_dir.empty()) {
       const Location& where = where_set("listen_addr").line > 0 ? where_set("listen_addr")

@@ -106,18 +106,20 @@ util::Result<PoolMode> parse_pool_mode(std::string_view text) {
 util::Result<AuthType> parse_auth_type(std::string_view text) {
   text = trim(text);
   for (AuthType type : {AuthType::kTrust, AuthType::kAny, AuthType::kPlain, AuthType::kMd5,
-                        AuthType::kScramSha256}) {
+                        AuthType::kScramSha256, AuthType::kCert}) {
     if (iequals(text, to_string(type))) {
       return type;
     }
   }
-  for (std::string_view later : {"hba", "cert", "ldap", "pam"}) {
+  for (std::string_view later : {"hba", "ldap", "pam"}) {
     if (iequals(text, later)) {
       return util::Error{"auth_type=" + to_lower(text) +
-                         " is not supported yet (use trust, any, plain, md5 or scram-sha-256)"};
+                         " is not supported yet (use trust, any, plain, md5, scram-sha-256 or "
+                         "cert)"};
     }
   }
-  return util::Error{"expected trust, any, plain, md5 or scram-sha-256, got " + quoted(text)};
+  return util::Error{"expected trust, any, plain, md5, scram-sha-256 or cert, got " +
+                     quoted(text)};
 }
 
 util::Result<std::string> parse_choice(std::string_view text,

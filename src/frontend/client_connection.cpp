@@ -33,7 +33,8 @@ ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net
       peer_(stream_->peer()),
       connected_at_(context.clock.now()),
       config_(context.config()),
-      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), "") {
+      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), ""),
+      tls_context_(context.client_tls) {
   login_timeout_ = util::seconds_to_duration(config_->settings.client_login_timeout);
 }
 

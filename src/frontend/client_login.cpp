@@ -10,6 +10,7 @@
 #include "pooler/protocol/framer.hpp"
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/protocol/sqlstate.hpp"
+#include "pooler/util/secure.hpp"
 
 namespace pooler::frontend {
 
@@ -32,6 +33,12 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 }  // namespace
 
 void ClientConnection::handle_startup_bytes() {
+  // 0x16 opens a TLS handshake record: a ClientHello with no SSLRequest before it (PostgreSQL
+  // 17's sslnegotiation=direct). No startup packet can start so: its length would exceed 350 MB.
+  if (!stream_->tls() && !buffer_.empty() && buffer_[0] == 0x16 && tls_context_) {
+    start_tls(true);
+    return;
+  }
   while (state_ == ClientState::kStartup) {
     // node's pg, told to end() before its socket connected, sends Terminate ahead of the
     // startup packet: a client saying goodbye, which PostgreSQL closes without a word.
@@ -48,9 +55,18 @@ void ClientConnection::handle_startup_bytes() {
     if (!frame.complete()) return;
     auto packet = protocol::parse_startup(frame.body);
     buffer_.erase(0, frame.size);
-    if (std::holds_alternative<protocol::SslRequest>(packet) ||
-        std::holds_alternative<protocol::GssEncRequest>(packet)) {
-      // No TLS or GSS encryption yet: 'N' tells the client to go on in plain text.
+    if (std::holds_alternative<protocol::SslRequest>(packet)) {
+      if (stream_->tls()) {
+        fail(ss::kProtocolViolation, "SSL request received over an encrypted connection");
+        return;
+      }
+      if (start_tls(false)) return;
+      // No TLS offered: 'N' tells the client to go on in plain text.
+      stream_->write(std::string_view("N"));
+      continue;
+    }
+    if (std::holds_alternative<protocol::GssEncRequest>(packet)) {
+      // No GSS encryption: 'N' tells the client to go on in plain text (or TLS).
       stream_->write(std::string_view("N"));
       continue;
     }
@@ -67,6 +83,35 @@ void ClientConnection::handle_startup_bytes() {
   // What followed the startup packet in the same read is read as the messages it is, as
   // PostgreSQL does.
   if (state_ == ClientState::kAuth && !buffer_.empty()) handle_auth_bytes();
+}
+
+bool ClientConnection::start_tls(bool direct) {
+  if (!tls_context_) return false;
+  if (direct) {
+    std::string hello = std::move(buffer_);
+    buffer_.clear();
+    direct_tls_ = true;
+    stream_->start_tls(tls_context_, {}, util::as_bytes(hello));
+    return true;
+  }
+  // Anything sent behind the SSLRequest was not encrypted, yet would be read as if it had
+  // come through TLS: refused, as PostgreSQL does since CVE-2021-23214.
+  if (!buffer_.empty()) {
+    fail(ss::kProtocolViolation, "received unencrypted data after SSL request");
+    return true;
+  }
+  stream_->write(std::string_view("S"));
+  stream_->start_tls(tls_context_);
+  return true;
+}
+
+void ClientConnection::on_tls_ready() {
+  // PostgreSQL 17 takes a direct handshake only with ALPN "postgresql", so that a TLS
+  // connection meant for another protocol cannot be replayed here.
+  if (direct_tls_ && stream_->tls_alpn().empty()) {
+    fail(ss::kProtocolViolation,
+         "received direct SSL connection request without ALPN protocol negotiation extension");
+  }
 }
 
 void ClientConnection::handle_cancel_request(const protocol::CancelRequest& request) {
@@ -93,10 +138,19 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   const std::string* database = message.find("database");
   database_ = database != nullptr && !database->empty() ? *database : user_;
   if (settings.log_connections) {
-    spdlog::info("{} login attempt: db={} user={} tls=no", prefix(), database_, user_);
+    std::string tls = stream_->tls() ? stream_->tls_description() : "no";
+    spdlog::info("{} login attempt: db={} user={} tls={}", prefix(), database_, user_, tls);
   }
   if (user_.empty()) {
     refuse(metrics::Refusal::kProtocolError, ss::kInvalidAuthorization, "no username supplied");
+    return;
+  }
+  // PgBouncer's rule: require and verify-* refuse plain text over TCP; the unix socket is
+  // as private as the machine.
+  const std::string& sslmode = settings.client_tls_sslmode;
+  bool tls_required = sslmode == "require" || sslmode == "verify-ca" || sslmode == "verify-full";
+  if (tls_required && !stream_->tls() && !peer_.is_unix) {
+    refuse(metrics::Refusal::kNotAllowed, ss::kInvalidAuthorization, "SSL required");
     return;
   }
   if (context_.clients.size() > static_cast<std::size_t>(settings.max_client_conn)) {
@@ -138,6 +192,10 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
                                                    settings.scram_iterations,
                                                    context_.clients.mock_seed());
   state_ = ClientState::kAuth;
+  if (settings.auth_type == config::AuthType::kCert) {
+    certificate_login();
+    return;
+  }
   if (authenticator_->refused_without_password()) {
     auth_failed("user not found in auth_file");
     return;
@@ -147,6 +205,25 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     return;
   }
   stream_->write(authenticator_->start());
+}
+
+void ClientConnection::certificate_login() {
+  // PgBouncer's log reasons; the client hears only that the certificate did not do.
+  const char* reason = nullptr;
+  if (!stream_->tls()) {
+    reason = "TLS connection required";
+  } else if (!stream_->tls_peer_certificate()) {
+    reason = "TLS client certificate required";
+  } else if (!util::constant_time_equal(stream_->tls_peer_common_name(), user_)) {
+    reason = "TLS certificate name mismatch";
+  }
+  if (reason != nullptr) {
+    spdlog::info("{} {}", prefix(), reason);
+    refuse(metrics::Refusal::kAuthFailed, ss::kInvalidAuthorization,
+           "certificate authentication failed");
+    return;
+  }
+  password_accepted();
 }
 
 void ClientConnection::auth_failed(const std::string& detail) {

@@ -204,6 +204,25 @@ std::string render_text(const Sample& sample, bool ready) {
   reloads.metric.push_back(
       metric({{"result", "failure"}}, T::Counter, static_cast<double>(e.reloads_failed)));
   families.push_back(std::move(reloads));
+  MetricFamily handshakes{"pooler_tls_handshakes_total", "TLS handshakes, by side and result.",
+                          T::Counter, {}};
+  MetricFamily tls_open{"pooler_tls_connections", "TLS connections open, by side.", T::Gauge, {}};
+  MetricFamily handshake_time{"pooler_tls_handshake_seconds",
+                              "TLS handshake duration (successful and failed), by side.",
+                              T::Histogram, {}};
+  for (TlsSide side : {TlsSide::kClient, TlsSide::kServer}) {
+    const TlsEvents& t = e.tls[static_cast<std::size_t>(side)];
+    std::string name = side == TlsSide::kClient ? "client" : "server";
+    handshakes.metric.push_back(metric({{"side", name}, {"result", "ok"}}, T::Counter,
+                                       static_cast<double>(t.handshakes_ok)));
+    handshakes.metric.push_back(metric({{"side", name}, {"result", "failed"}}, T::Counter,
+                                       static_cast<double>(t.handshakes_failed)));
+    tls_open.metric.push_back(metric({{"side", name}}, T::Gauge, static_cast<double>(t.open)));
+    handshake_time.metric.push_back(histogram_metric({{"side", name}}, t.handshake));
+  }
+  families.push_back(std::move(handshakes));
+  families.push_back(std::move(tls_open));
+  families.push_back(std::move(handshake_time));
 
   const ProcessSample& proc = sample.process;
   families.push_back(single("pooler_open_fds", "Open file descriptors.", T::Gauge,

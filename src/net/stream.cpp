@@ -1,5 +1,6 @@
 // Stream implementation: one write in flight at a time, later writes coalesce into a second
-// buffer, so steady-state forwarding needs no allocation per message.
+// buffer, so steady-state forwarding needs no allocation per message. A TLS stream puts its
+// TlsSession between the socket and the owner.
 #include "pooler/net/stream.hpp"
 
 #include <netinet/in.h>
@@ -10,9 +11,11 @@
 
 #include <cstring>
 
+#include "pooler/net/tls_session.hpp"
+
 namespace pooler::net {
 
-struct Stream::Impl final : Suspension::Member {
+struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   StreamHandle h;
   Loop* loop = nullptr;
   Kind kind = Kind::kTcp;
@@ -31,6 +34,7 @@ struct Stream::Impl final : Suspension::Member {
   bool close_when_flushed = false;
   bool owner_gone = false;
   bool handle_closed = false;  // libuv is done with the handle; freed once the owner is gone too
+  std::unique_ptr<TlsSession> tls;
 
   explicit Impl(Loop& loop_) : loop(&loop_) { loop->suspension().join(this); }
   ~Impl() { loop->suspension().leave(this); }
@@ -60,9 +64,12 @@ struct Stream::Impl final : Suspension::Member {
         [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
           auto* self = static_cast<Impl*>(stream->data);
           if (nread > 0) {
-            if (self->handler != nullptr) {
-              self->handler->on_read({reinterpret_cast<const std::uint8_t*>(buf->base),
-                                      static_cast<std::size_t>(nread)});
+            util::Bytes data{reinterpret_cast<const std::uint8_t*>(buf->base),
+                             static_cast<std::size_t>(nread)};
+            if (self->tls) {
+              self->after_tls(self->tls->receive(data, *self));
+            } else if (self->handler != nullptr) {
+              self->handler->on_read(data);
             }
           } else if (nread < 0) {
             self->fail(static_cast<int>(nread));
@@ -134,6 +141,44 @@ struct Stream::Impl final : Suspension::Member {
   void stop_reading() {
     reading = false;
     update_receiving();
+  }
+
+  // TlsSession::Io. Records are gathered in the queue and sent with one syscall per call into
+  // the session, however many records it made.
+  void tls_output(util::Bytes ciphertext) override {
+    if (closing) return;
+    pending.append(reinterpret_cast<const char*>(ciphertext.data()), ciphertext.size());
+  }
+  bool tls_plaintext(util::Bytes plaintext) override {
+    if (handler == nullptr || closing) return false;
+    handler->on_read(plaintext);
+    return handler != nullptr && !closing;
+  }
+  void tls_established() override {
+    send_pending();
+    if (handler != nullptr) handler->on_tls_ready();
+  }
+
+  // Sends what the queue holds: at once if the socket takes it, else through uv_write.
+  void send_pending() {
+    if (closing || pending.empty()) return;
+    if (!writing) {
+      uv_buf_t buf = uv_buf_init(pending.data(), pending.size());
+      int n = uv_try_write(&h.stream, &buf, 1);
+      if (n == static_cast<int>(pending.size())) {
+        pending.clear();
+      } else if (n > 0) {
+        pending.erase(0, static_cast<std::size_t>(n));
+      }
+    }
+    flush();
+    if (queued() >= kHighWatermark) above_high = true;
+  }
+
+  void after_tls(TlsSession::Status status) {
+    send_pending();  // an alert explains a failure to the peer: send it before closing
+    if (status == TlsSession::Status::kOpen) return;
+    fail(status == TlsSession::Status::kPeerClosed ? UV_EOF : UV_EPROTO);
   }
 };
 
@@ -225,6 +270,13 @@ void Stream::exempt_from_suspension() {
 void Stream::write(util::Bytes data) {
   Impl* s = impl_;
   if (s->closing || data.empty()) return;
+  if (s->tls) {
+    auto status = s->tls->send(data, *s);
+    s->send_pending();
+    // A failed send is reported by the read side, as for plain sockets.
+    (void)status;
+    return;
+  }
   if (!s->writing && s->pending.empty()) {
     uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
                                data.size());
@@ -249,6 +301,10 @@ void Stream::close_after_flush() {
   Impl* s = impl_;
   s->handler = nullptr;
   s->stop_reading();
+  if (s->tls && !s->closing) {
+    s->tls->shutdown(*s);
+    s->send_pending();
+  }
   if (s->queued() == 0) {
     s->close_now();
   } else {
@@ -257,6 +313,43 @@ void Stream::close_after_flush() {
 }
 
 void Stream::close() { impl_->close_now(); }
+
+void Stream::start_tls(std::shared_ptr<const TlsContext> context, const std::string& peer_name,
+                       util::Bytes received) {
+  Impl* s = impl_;
+  if (s->closing || s->tls) return;
+  s->tls = std::make_unique<TlsSession>(std::move(context), peer_name);
+  auto status = s->tls->start(*s);
+  if (status == TlsSession::Status::kOpen && !received.empty()) {
+    status = s->tls->receive(received, *s);
+  }
+  s->after_tls(status);
+}
+
+bool Stream::tls() const { return impl_->tls != nullptr; }
+
+const std::string& Stream::tls_error() const {
+  static const std::string kNone;
+  return impl_->tls ? impl_->tls->error() : kNone;
+}
+
+std::string Stream::tls_description() const {
+  return impl_->tls ? impl_->tls->description() : std::string();
+}
+
+std::string Stream::tls_server_end_point() const {
+  return impl_->tls ? impl_->tls->server_end_point() : std::string();
+}
+
+bool Stream::tls_peer_certificate() const {
+  return impl_->tls && impl_->tls->peer_certificate_present();
+}
+
+std::string Stream::tls_peer_common_name() const {
+  return impl_->tls ? impl_->tls->peer_common_name() : std::string();
+}
+
+std::string Stream::tls_alpn() const { return impl_->tls ? impl_->tls->alpn() : std::string(); }
 
 bool Stream::closed() const { return impl_->closing || impl_->close_when_flushed; }
 

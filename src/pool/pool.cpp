@@ -323,7 +323,8 @@ int Pool::close_needed_count() const {
 void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& target) {
   settings_ = std::move(settings);
   bool moved_hosts = target.hosts != target_.hosts;
-  bool moved = moved_hosts || target.dbname != target_.dbname || target.secret != target_.secret;
+  bool moved = moved_hosts || target.dbname != target_.dbname || target.secret != target_.secret ||
+               target.tls != target_.tls;
   if (moved_hosts) {
     rotation_ = HostRotation(target.hosts.size(), settings_.load_balance_hosts);
     logging_in_.clear();  // their host indexes are of the old list

@@ -81,8 +81,10 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
   db_budget.set_limit(db_limit(config, database));
   auto& user_budget = user_budgets_[target.user];
   user_budget.set_limit(user_limit(config, target.user));
+  backend::ServerTarget encrypted = target;
+  encrypted.tls = server_tls_;
   auto pool = std::make_unique<Pool>(context_, PoolKey{database.name, user},
-                                     settings_for(config, database, user), target, db_budget,
+                                     settings_for(config, database, user), encrypted, db_budget,
                                      user_budget);
   Pool& ref = *pool;
   ref.set_paused(paused(database.name));
@@ -174,6 +176,7 @@ std::set<std::string> PoolRegistry::apply(const config::Config& config) {
       continue;
     }
     backend::ServerTarget target = server_target(config, *database, key.second);
+    target.tls = server_tls_;
     pool->reconfigure(settings_for(config, *database, key.second), target);
   }
   return removed;

@@ -123,6 +123,12 @@ void append_startup(std::string& out,
   w.patch_i32(at, static_cast<std::int32_t>(out.size() - at));
 }
 
+void append_ssl_request(std::string& out) {
+  util::ByteWriter w(out);
+  w.i32(8);
+  w.i32(kSslRequestCode);
+}
+
 void append_password(std::string& out, std::string_view password) {
   auto at = begin_message(out, 'p');
   util::ByteWriter(out).cstring(password);

@@ -24,7 +24,7 @@ TEST_CASE("a wiki-style file with a comment after every typed value parses with 
       "default_pool_size = 25\t; per database and user\n"
       "reserve_pool_timeout = 2.5 ; seconds\n"
       "server_round_robin = yes  # spread load\n"
-      "client_tls_sslmode = allow ; no certificates yet\n"
+      "server_tls_sslmode = allow ; no certificates yet\n"
       "admin_users = postgres, ops   ; may RELOAD\n"
       "ignore_startup_parameters = extra_float_digits # JDBC sends it\n"
       "listen_addr = *   ; every interface\n"
@@ -39,7 +39,7 @@ TEST_CASE("a wiki-style file with a comment after every typed value parses with 
   CHECK(s.default_pool_size == 25);
   CHECK(s.reserve_pool_timeout == 2.5);
   CHECK(s.server_round_robin);
-  CHECK(s.client_tls_sslmode == "allow");
+  CHECK(s.server_tls_sslmode == "allow");
   CHECK(s.admin_users == std::vector<std::string>{"postgres", "ops"});
   CHECK(s.ignore_startup_parameters == std::vector<std::string>{"extra_float_digits"});
   CHECK(s.listen_addr == "*");

@@ -24,6 +24,17 @@
 
 namespace pooler::backend {
 
+// server_tls_sslmode, with libpq's meanings.
+enum class ServerTlsMode { kDisable, kAllow, kPrefer, kRequire, kVerifyCa, kVerifyFull };
+
+// How a server connection is encrypted: the mode and the context its handshakes use (null when
+// the mode is kDisable).
+struct ServerTls {
+  ServerTlsMode mode = ServerTlsMode::kDisable;
+  std::shared_ptr<const net::TlsContext> context;
+  bool operator==(const ServerTls&) const = default;
+};
+
 // Where and as whom to log in.
 struct ServerTarget {
   std::string database;  // the name clients ask for ([databases] entry), for log lines
@@ -40,6 +51,7 @@ struct ServerTarget {
   std::size_t max_packet_size = 2147483647;
   bool log_connections = true;  // log each new connection with its local address
   std::string connect_query;    // run once right after login; its errors are only logged
+  ServerTls tls;
 };
 
 inline constexpr std::size_t kReadyForQuerySize = 6;
@@ -172,6 +184,8 @@ class ServerConnection final : public net::StreamHandler {
   // The IP address it connected to (a name's address from DNS); empty before that and for unix
   // sockets. Its cancels go there, so they reach this server's PostgreSQL.
   const std::string& remote_address() const { return remote_address_; }
+  // PgBouncer's "protocol/cipher/key exchange" of the TLS link; empty in plain text.
+  std::string tls_description() const { return stream_ ? stream_->tls_description() : ""; }
   // "S-0x..: <database>/<user>@<host>:<port>", PgBouncer's prefix for a server's log lines.
   std::string log_prefix() const;
 
@@ -182,6 +196,10 @@ class ServerConnection final : public net::StreamHandler {
 
  private:
   void on_connected(std::unique_ptr<net::Stream> stream, const std::string& error);
+  void send_startup();
+  // The one-byte answer to SSLRequest, and the handshake it may start.
+  void handle_ssl_answer(util::Bytes data);
+  void on_tls_ready() override;
   void handle_login_bytes(util::Bytes data);
   bool handle_login_message(char type, util::Bytes body);
   bool handle_auth_request(util::Bytes body);
@@ -215,6 +233,7 @@ class ServerConnection final : public net::StreamHandler {
   std::vector<std::unique_ptr<ServerCancel>> cancels_;
   std::unique_ptr<net::Stream> stream_;
   std::string login_buffer_;
+  bool awaiting_ssl_answer_ = false;
   std::unique_ptr<protocol::ScramClientSession> scram_;
   ParameterSet parameters_;
   std::int32_t backend_pid_ = 0;

@@ -67,6 +67,8 @@ class ClientConnection final : public net::StreamHandler,
   const std::string& user() const { return user_; }
   const std::string& database() const { return database_; }
   const net::PeerInfo& peer() const { return peer_; }
+  // PgBouncer's "protocol/cipher/key exchange" of its TLS link; empty in plain text.
+  std::string tls_description() const { return stream_->tls_description(); }
   // The pooler's end of the connection (a syscall: for the console, not the data path).
   net::PeerInfo local() const { return stream_->local(); }
   std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
@@ -86,6 +88,7 @@ class ClientConnection final : public net::StreamHandler,
   void on_read(util::Bytes data) override;
   void on_disconnect(int status) override;
   void on_drained() override;
+  void on_tls_ready() override;
   // backend::ServerPeer
   void on_server_bytes(util::Bytes data, char settled) override;
   void on_server_parameter(std::string_view name, std::string_view value) override;
@@ -102,6 +105,10 @@ class ClientConnection final : public net::StreamHandler,
   void refuse(metrics::Refusal reason, const char* sqlstate, const std::string& message);
   void idle_timed_out();
   void handle_startup_bytes();
+  // An SSLRequest, or (direct) a ClientHello in `buffer_`: true if a handshake started.
+  bool start_tls(bool direct);
+  // auth_type = cert: the verified client certificate's common name must be the user name.
+  void certificate_login();
   void handle_startup_message(const protocol::StartupMessage& message);
   void handle_cancel_request(const protocol::CancelRequest& request);
   void handle_auth_bytes();
@@ -153,6 +160,8 @@ class ClientConnection final : public net::StreamHandler,
   bool greeted_ = false;
   bool ran_transaction_ = false;  // a transaction (or statement) of its own has completed
   bool console_requested_ = false;
+  bool direct_tls_ = false;  // TLS began with a ClientHello, not an SSLRequest
+  std::shared_ptr<const net::TlsContext> tls_context_;  // the client_tls of its accept
   std::unique_ptr<ConsoleSession> console_;
   struct Finish {
     const char* sqlstate;

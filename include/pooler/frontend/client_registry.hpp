@@ -17,7 +17,7 @@ class ClientRegistry {
   ClientRegistry(net::Loop& loop, const util::Clock& clock, net::Graveyard& graveyard,
                  pool::PoolRegistry& pools,
                  std::function<std::shared_ptr<const config::Config>()> config)
-      : context_{loop, clock, graveyard, pools, *this, std::move(config)},
+      : context_{loop, clock, graveyard, pools, *this, std::move(config), nullptr, nullptr},
         mock_seed_(32, '\0') {
     util::random_bytes(mock_seed_.data(), mock_seed_.size());
   }
@@ -37,6 +37,10 @@ class ClientRegistry {
 
   std::size_t size() const { return clients_.size(); }
   void set_console(ConsolePort& console) { context_.console = &console; }
+  // Clients accepted from now on handshake with `tls` (null: no TLS offered).
+  void set_client_tls(std::shared_ptr<const net::TlsContext> tls) {
+    context_.client_tls = std::move(tls);
+  }
   template <typename F>
   void for_each(F&& f) const {
     for (const auto& [ptr, client] : clients_) f(*client);

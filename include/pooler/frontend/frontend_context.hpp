@@ -7,6 +7,7 @@
 #include "pooler/config/config.hpp"
 #include "pooler/frontend/console_port.hpp"
 #include "pooler/net/graveyard.hpp"
+#include "pooler/net/tls_context.hpp"
 #include "pooler/pool/pool_registry.hpp"
 
 namespace pooler::frontend {
@@ -24,6 +25,8 @@ struct FrontendContext {
   // The configuration in force now; a reload swaps it, clients keep the one they logged in with.
   std::function<std::shared_ptr<const config::Config>()> config;
   ConsolePort* console = nullptr;  // set by app once the console exists
+  // The TLS context new clients handshake with; null when client_tls_sslmode = disable.
+  std::shared_ptr<const net::TlsContext> client_tls;
 };
 
 }  // namespace pooler::frontend

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "pooler/metrics/histogram.hpp"
+
 namespace pooler::metrics {
 
 // Why a client's login was refused.
@@ -65,6 +67,16 @@ std::string_view label(ServerClose c);
 template <typename Enum>
 using CountsBy = std::array<std::uint64_t, static_cast<std::size_t>(Enum::kCount)>;
 
+// One side's TLS: "client" is clients' links to the pooler, "server" the pooler's to PostgreSQL.
+struct TlsEvents {
+  std::uint64_t handshakes_ok = 0;
+  std::uint64_t handshakes_failed = 0;  // refused, broken off, or never finished
+  std::int64_t open = 0;                // established and not yet closed
+  LatencyHistogram handshake;
+};
+
+enum class TlsSide { kClient, kServer, kCount };
+
 struct Events {
   std::uint64_t clients_accepted = 0;
   CountsBy<Refusal> refused{};
@@ -78,6 +90,7 @@ struct Events {
   std::map<std::string, std::uint64_t> client_errors;  // by SQLSTATE class ("57", "08", ...)
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
+  std::array<TlsEvents, static_cast<std::size_t>(TlsSide::kCount)> tls{};
 
   void count(Refusal r) { ++refused[static_cast<std::size_t>(r)]; }
   void count(Timeout t) { ++timeouts[static_cast<std::size_t>(t)]; }

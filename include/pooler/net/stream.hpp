@@ -1,5 +1,6 @@
 // Stream: one connected socket (TCP or unix) with a coalescing write queue, read pause/resume
-// for back-pressure, and close-after-flush. libuv closes asynchronously, so the socket state
+// for back-pressure, and close-after-flush, in plain text or TLS: once start_tls() is called
+// its users read and write plaintext as before. libuv closes asynchronously, so the socket state
 // lives in an internal block that outlives this owner until libuv's close callback frees it.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <string_view>
 
 #include "pooler/net/loop.hpp"
+#include "pooler/net/tls_context.hpp"
 #include "pooler/util/bytes.hpp"
 
 namespace pooler::net {
@@ -33,6 +35,9 @@ class StreamHandler {
   virtual void on_disconnect(int status) = 0;
   // The write queue fell below the low watermark after having been above the high one.
   virtual void on_drained() {}
+  // start_tls()'s handshake has completed. A failed one is an on_disconnect(UV_EPROTO), with
+  // Stream::tls_error() saying why.
+  virtual void on_tls_ready() {}
 };
 
 struct PeerInfo {
@@ -81,6 +86,23 @@ class Stream {
   // take now is copied to the queue.
   void write(util::Bytes data);
   void write(std::string_view data) { write(util::as_bytes(data)); }
+
+  // Turns the stream into TLS: everything read and written from now on is plaintext to the
+  // owner. `peer_name` is the host connected to (client role). `received` holds ciphertext the
+  // owner already read (a ClientHello that arrived without an SSLRequest). The handler may be
+  // called before this returns (a `received` that is no TLS fails at once).
+  void start_tls(std::shared_ptr<const TlsContext> context, const std::string& peer_name = {},
+                 util::Bytes received = {});
+  bool tls() const;
+  // For a TLS stream (empty otherwise): why the handshake or the connection failed; PgBouncer's
+  // "protocol/cipher/key exchange"; RFC 5929's tls-server-end-point hash; the peer
+  // certificate's common name (verified ones only); the ALPN protocol agreed on.
+  const std::string& tls_error() const;
+  std::string tls_description() const;
+  std::string tls_server_end_point() const;
+  bool tls_peer_certificate() const;
+  std::string tls_peer_common_name() const;
+  std::string tls_alpn() const;
   std::size_t queued_bytes() const;
   bool above_high_watermark() const { return queued_bytes() >= kHighWatermark; }
 

@@ -25,6 +25,10 @@ class PoolRegistry {
   Pool& pool_for(const config::Config& config, const config::DatabaseEntry& database,
                  const std::string& user, const backend::ServerTarget& target);
 
+  // How servers are encrypted from now on (server_tls_*): new pools and, at a reload, the
+  // existing ones (whose servers then reconnect at release if it changed).
+  void set_server_tls(backend::ServerTls tls) { server_tls_ = std::move(tls); }
+
   // The admin controls, each for one database or (nullopt) all of them.
   void pause(const std::optional<std::string>& database);
   void resume(const std::optional<std::string>& database);
@@ -82,6 +86,7 @@ class PoolRegistry {
 
   PoolContext context_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+  backend::ServerTls server_tls_;
   std::map<std::string, ConnectionBudget> database_budgets_;
   std::map<std::string, ConnectionBudget> user_budgets_;
   bool paused_all_ = false;

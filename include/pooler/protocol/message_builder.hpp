@@ -44,6 +44,8 @@ void append_negotiate_protocol_version(std::string& out, int newest_minor,
 // Frontend -> PostgreSQL.
 void append_startup(std::string& out,
                     const std::vector<std::pair<std::string, std::string>>& parameters);
+// SSLRequest: asks PostgreSQL for TLS before the startup packet.
+void append_ssl_request(std::string& out);
 void append_password(std::string& out, std::string_view password);
 void append_sasl_initial_response(std::string& out, std::string_view mechanism,
                                   std::string_view data);
