@@ -42,8 +42,11 @@ protocol::ScramVerifier mock_verifier(std::string_view user, std::string_view se
 }  // namespace
 
 Authenticator::Authenticator(AuthType type, std::string user, const config::UserSecret* secret,
-                             int scram_iterations, std::string_view mock_seed)
-    : user_(std::move(user)), scram_iterations_(scram_iterations) {
+                             int scram_iterations, std::string_view mock_seed,
+                             std::string channel_binding)
+    : user_(std::move(user)),
+      scram_iterations_(scram_iterations),
+      channel_binding_(std::move(channel_binding)) {
   if (secret != nullptr) secret_ = *secret;
   const std::string stored = secret_ ? secret_->secret : std::string();
   bool is_md5 = protocol::is_md5_secret(stored);
@@ -112,7 +115,12 @@ std::string Authenticator::start() {
       protocol::append_auth_md5(out, md5_salt_);
       break;
     case Method::kScram:
-      protocol::append_auth_sasl(out, protocol::kScramSha256);
+      if (channel_binding_.empty()) {
+        protocol::append_auth_sasl(out, protocol::kScramSha256);
+      } else {
+        // As PostgreSQL over TLS: the bound variant first, so a client that can bind does.
+        protocol::append_auth_sasl(out, {protocol::kScramSha256Plus, protocol::kScramSha256});
+      }
       break;
   }
   return out;
@@ -176,13 +184,16 @@ Authenticator::Outcome Authenticator::handle(util::Bytes body, std::string& repl
     auto mechanism = r.cstring();
     auto length = r.i32();
     if (!mechanism || !length) return fail("malformed SASL message");
-    if (*mechanism != protocol::kScramSha256) return fail("unsupported SASL mechanism");
+    bool plus = *mechanism == protocol::kScramSha256Plus && !channel_binding_.empty();
+    if (!plus && *mechanism != protocol::kScramSha256) {
+      return fail("unsupported SASL mechanism");
+    }
     auto data = *length < 0 ? std::optional<util::Bytes>(util::Bytes{})
                             : r.bytes(static_cast<std::size_t>(*length));
     if (!data) return fail("malformed SASL message");
     scram_started_ = true;
-    scram_ = std::make_unique<protocol::ScramServerSession>(*verifier_);
-    auto first = scram_->handle_client_first(util::as_chars(*data));
+    scram_ = std::make_unique<protocol::ScramServerSession>(*verifier_, "", channel_binding_);
+    auto first = scram_->handle_client_first(util::as_chars(*data), *mechanism);
     if (!first) return fail(first.error());
     protocol::append_auth_sasl_continue(reply, *first);
     return Outcome::kContinue;

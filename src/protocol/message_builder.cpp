@@ -63,8 +63,16 @@ void append_auth_md5(std::string& out, const Md5Salt& salt) {
 }
 
 void append_auth_sasl(std::string& out, std::string_view mechanism) {
-  std::string payload(mechanism);
-  payload.push_back('\0');
+  append_auth_sasl(out, std::initializer_list<std::string_view>{mechanism});
+}
+
+void append_auth_sasl(std::string& out, std::initializer_list<std::string_view> mechanisms) {
+  // Each name a C string; an empty one ends the list.
+  std::string payload;
+  for (std::string_view mechanism : mechanisms) {
+    payload.append(mechanism);
+    payload.push_back('\0');
+  }
   payload.push_back('\0');
   append_auth_request(out, 10, payload);
 }

@@ -19,6 +19,11 @@ namespace pooler::protocol {
 namespace {
 
 constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
+// RFC 5929's binding to the server certificate; the only type PostgreSQL knows. tls-unique has
+// no TLS 1.3 definition, and a PostgreSQL server always has a certificate to hash.
+constexpr std::string_view kTlsServerEndPoint = "tls-server-end-point";
+// How much of a client-chosen name goes into an error (and so the log), as PostgreSQL cuts it.
+constexpr std::size_t kMaxQuotedChars = 30;
 constexpr std::size_t kNonceRandomBytes = 18;
 // A server-first message chooses how much PBKDF2 work the pooler does; PostgreSQL's default is
 // 4096, so anything this far above it is an attack or a mistake, not a configuration.
@@ -242,6 +247,15 @@ bool all_extensions(const std::vector<std::string_view>& attributes, std::size_t
   return true;
 }
 
+// A client-chosen string made fit for a log line: printable ASCII only, and short.
+std::string quoted_for_log(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text.substr(0, kMaxQuotedChars)) {
+    out += (c >= 0x21 && c <= 0x7e) ? c : '?';
+  }
+  return out + "\"";
+}
+
 Error malformed(std::string_view what, std::string_view detail) {
   return Error{"malformed SCRAM " + std::string(what) + ": " + std::string(detail)};
 }
@@ -301,27 +315,60 @@ std::string format_scram_verifier(const ScramVerifier& verifier) {
          base64_encode(as_view(verifier.server_key));
 }
 
-ScramServerSession::ScramServerSession(ScramVerifier verifier, std::string nonce)
+ScramServerSession::ScramServerSession(ScramVerifier verifier, std::string nonce,
+                                       std::string channel_binding)
     : verifier_(std::move(verifier)),
-      server_nonce_(nonce.empty() ? generate_nonce() : std::move(nonce)) {}
+      server_nonce_(nonce.empty() ? generate_nonce() : std::move(nonce)),
+      channel_binding_(std::move(channel_binding)) {}
 
-Result<std::string> ScramServerSession::handle_client_first(std::string_view client_first) {
+Result<std::string> ScramServerSession::handle_client_first(std::string_view client_first,
+                                                            std::string_view mechanism) {
   constexpr std::string_view kWhat = "client-first-message";
   if (!server_first_.empty() || finished_) {
     return Error{"unexpected SCRAM client-first-message"};
   }
-  // gs2-header: cbind-flag "," [authzid] ","
-  if (client_first.starts_with("p=")) {
-    return Error{"SCRAM channel binding is not supported"};
+  // PLUS is only offered with binding data, so choosing it otherwise is choosing an unknown name.
+  bool binding_in_use = mechanism == kScramSha256Plus && !channel_binding_.empty();
+  if (!binding_in_use && mechanism != kScramSha256) {
+    return Error{"client selected an invalid SASL authentication mechanism"};
   }
-  if (!client_first.starts_with("n,") && !client_first.starts_with("y,")) {
-    return malformed(kWhat, "expected gs2 channel binding flag 'n' or 'y'");
+
+  // gs2-header: gs2-cbind-flag "," [authzid] ","; the flag must agree with the mechanism.
+  std::size_t flag_end = client_first.find(',');
+  std::string_view flag = client_first.substr(0, flag_end);
+  if (flag == "n" || flag == "y") {
+    if (binding_in_use) {
+      return malformed(kWhat,
+                       "the client selected SCRAM-SHA-256-PLUS, but the message does not include "
+                       "channel binding data");
+    }
+    // "y": the client could bind but saw no PLUS offered. Over this link it was offered, so
+    // something in between removed it to force an unbound login.
+    if (flag == "y" && !channel_binding_.empty()) {
+      return Error{
+          "SCRAM channel binding negotiation error: the client supports channel binding but "
+          "thinks the server does not"};
+    }
+  } else if (flag.starts_with("p=")) {
+    if (!binding_in_use) {
+      return malformed(kWhat,
+                       "the client selected SCRAM-SHA-256 without channel binding, but the "
+                       "message includes channel binding data");
+    }
+    if (flag.substr(2) != kTlsServerEndPoint) {
+      return Error{"unsupported SCRAM channel-binding type " + quoted_for_log(flag.substr(2))};
+    }
+  } else {
+    return malformed(kWhat, "expected gs2 channel binding flag 'n', 'y' or 'p'");
   }
-  std::size_t authzid_end = client_first.find(',', 2);
+  if (flag_end == std::string_view::npos) {
+    return malformed(kWhat, "incomplete gs2 header");
+  }
+  std::size_t authzid_end = client_first.find(',', flag_end + 1);
   if (authzid_end == std::string_view::npos) {
     return malformed(kWhat, "incomplete gs2 header");
   }
-  if (authzid_end != 2) {
+  if (authzid_end != flag_end + 1) {
     return Error{"SCRAM authorization identity is not supported"};
   }
   std::string_view gs2_header = client_first.substr(0, authzid_end + 1);
@@ -349,6 +396,7 @@ Result<std::string> ScramServerSession::handle_client_first(std::string_view cli
   }
 
   gs2_header_ = std::string(gs2_header);
+  binding_in_use_ = binding_in_use;
   client_first_bare_ = std::string(bare);
   combined_nonce_ = std::string(*client_nonce) + server_nonce_;
   server_first_ = "r=" + combined_nonce_ + ",s=" + base64_encode(verifier_.salt) +
@@ -373,7 +421,13 @@ Result<std::string> ScramServerSession::handle_client_final(std::string_view cli
     return malformed(kWhat, "expected channel binding attribute");
   }
   auto binding_data = base64_decode(*channel_binding);
-  if (!binding_data || *binding_data != gs2_header_) {
+  if (binding_in_use_) {
+    // cbind-input: the gs2 header, then the hash of the certificate the client saw. Another hash
+    // means the client's TLS ended somewhere else: a man in the middle relaying the exchange.
+    if (!binding_data || *binding_data != gs2_header_ + channel_binding_) {
+      return Error{"SCRAM channel binding check failed"};
+    }
+  } else if (!binding_data || *binding_data != gs2_header_) {
     return Error{"SCRAM channel binding does not match the gs2 header"};
   }
   auto nonce = attribute_value(attributes[1], 'r');
@@ -408,13 +462,27 @@ Result<std::string> ScramServerSession::handle_client_final(std::string_view cli
   return "v=" + base64_encode(as_view(hmac_sha256(as_view(verifier_.server_key), message)));
 }
 
-ScramClientSession::ScramClientSession(ScramClientCredentials credentials, std::string nonce)
+ScramClientSession::ScramClientSession(ScramClientCredentials credentials, std::string nonce,
+                                       ScramClientBinding binding)
     : credentials_(std::move(credentials)),
-      client_nonce_(nonce.empty() ? generate_nonce() : std::move(nonce)) {}
+      client_nonce_(nonce.empty() ? generate_nonce() : std::move(nonce)) {
+  if (binding.data.empty()) {
+    gs2_header_ = "n,,";
+  } else if (binding.server_offers_plus) {
+    gs2_header_ = "p=" + std::string(kTlsServerEndPoint) + ",,";
+    channel_binding_ = std::move(binding.data);
+  } else {
+    gs2_header_ = "y,,";
+  }
+}
+
+std::string_view ScramClientSession::mechanism() const {
+  return channel_binding_.empty() ? kScramSha256 : kScramSha256Plus;
+}
 
 std::string ScramClientSession::client_first_message() {
   client_first_bare_ = "n=" + escape_saslname(credentials_.user) + ",r=" + client_nonce_;
-  return "n,," + client_first_bare_;
+  return gs2_header_ + client_first_bare_;
 }
 
 Result<std::string> ScramClientSession::handle_server_first(std::string_view server_first) {
@@ -469,8 +537,9 @@ Result<std::string> ScramClientSession::handle_server_first(std::string_view ser
     server_key = hmac_sha256(as_view(salted), "Server Key");
   }
 
-  // We never send channel binding, so "c=" is base64("n,,") = "biws".
-  std::string without_proof = "c=biws,r=" + std::string(*nonce);
+  // "c=" repeats the gs2 header, followed by the certificate hash when binding ("biws" for "n,,").
+  std::string without_proof =
+      "c=" + base64_encode(gs2_header_ + channel_binding_) + ",r=" + std::string(*nonce);
   std::string message = auth_message(client_first_bare_, server_first, without_proof);
   ScramKey stored_key = sha256(as_view(client_key));
   ScramKey proof = xor_keys(client_key, hmac_sha256(as_view(stored_key), message));

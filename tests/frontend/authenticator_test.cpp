@@ -81,28 +81,46 @@ Outcome cleartext_login(AuthType type, const UserSecret* secret, std::string_vie
   return outcome;
 }
 
+// A SASLInitialResponse body: mechanism name, int32 length, data.
+std::string sasl_initial(std::string_view mechanism, std::string_view data) {
+  std::string body = cstring_body(mechanism);
+  ByteWriter(body).i32(static_cast<std::int32_t>(data.size()));
+  body += data;
+  return body;
+}
+
+constexpr std::string_view kOfferPlain = "SCRAM-SHA-256\0\0"sv;
+constexpr std::string_view kOfferBoth = "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"sv;
+
+// A tls-server-end-point hash as net/ would hand it over (any 32 bytes do for these tests).
+const std::string kCertificateHash(32, '\x5a');
+
 // What a full SCRAM exchange produced.
 struct ScramRun {
+  std::string offer;                 // the AuthenticationSASL mechanism list
   Outcome first = Outcome::kFailed;  // after SASLInitialResponse
   Outcome final = Outcome::kFailed;  // after SASLResponse
   bool server_verified = false;      // the client accepted the server's signature
   std::string final_reply;
 };
 
-// Runs a SCRAM-SHA-256 exchange as a client would, on an authenticator that offered SCRAM.
-ScramRun scram_login(Authenticator& auth, protocol::ScramClientCredentials credentials) {
+// Runs a SCRAM exchange as a client would, on an authenticator that offered SCRAM: with
+// `client_binding` (the hash of the certificate the client saw) it binds when PLUS is offered,
+// as libpq's channel_binding=prefer does.
+ScramRun scram_login(Authenticator& auth, protocol::ScramClientCredentials credentials,
+                     std::string client_binding = {}) {
   ScramRun run;
   AuthRequest offer = parse_auth_request(auth.start());
   REQUIRE(offer.code == kAuthSasl);
-  CHECK(offer.payload == "SCRAM-SHA-256\0\0"sv);
+  run.offer = offer.payload;
+  CHECK((run.offer == kOfferPlain || run.offer == kOfferBoth));
 
-  protocol::ScramClientSession client(std::move(credentials));
-  std::string first = client.client_first_message();
-  std::string initial = cstring_body(protocol::kScramSha256);
-  ByteWriter(initial).i32(static_cast<std::int32_t>(first.size()));
-  initial += first;
+  protocol::ScramClientSession client(
+      std::move(credentials), "",
+      protocol::ScramClientBinding{std::move(client_binding), run.offer == kOfferBoth});
   std::string reply;
-  run.first = auth.handle(as_bytes(initial), reply);
+  run.first =
+      auth.handle(as_bytes(sasl_initial(client.mechanism(), client.client_first_message())), reply);
   if (run.first != Outcome::kContinue) {
     return run;
   }
@@ -438,4 +456,98 @@ TEST_CASE("failures are worded per method as PgBouncer words them") {
                         .failure_message()) == "SASL authentication failed");
   // A cleartext answer for a missing user fails like a wrong one.
   CHECK(cleartext_login(AuthType::kPlain, nullptr, "pencil") == Outcome::kFailed);
+}
+
+TEST_CASE("without channel-binding data the client is offered SCRAM-SHA-256 alone") {
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator auth(AuthType::kScramSha256, "alice", &secret, kIterations);
+  AuthRequest offer = parse_auth_request(auth.start());
+  CHECK(offer.code == kAuthSasl);
+  CHECK(offer.payload == kOfferPlain);
+}
+
+TEST_CASE("with channel-binding data SCRAM-SHA-256-PLUS is offered first, then SCRAM-SHA-256") {
+  UserSecret secret = secret_of("alice", "pencil");
+  for (AuthType type : {AuthType::kMd5, AuthType::kScramSha256}) {
+    CAPTURE(static_cast<int>(type));
+    Authenticator auth(type, "alice", &secret, kIterations, {}, kCertificateHash);
+    AuthRequest offer = parse_auth_request(auth.start());
+    CHECK(offer.code == kAuthSasl);
+    CHECK(offer.payload == kOfferBoth);
+  }
+}
+
+TEST_CASE("channel-binding data changes nothing for md5 and cleartext logins") {
+  UserSecret md5 = secret_of("alice", protocol::md5_stored_secret("pencil", "alice"));
+  Authenticator md5_auth(AuthType::kMd5, "alice", &md5, kIterations, {}, kCertificateHash);
+  CHECK(parse_auth_request(md5_auth.start()).code == kAuthMd5);
+  UserSecret plain = secret_of("alice", "pencil");
+  Authenticator plain_auth(AuthType::kPlain, "alice", &plain, kIterations, {}, kCertificateHash);
+  CHECK(parse_auth_request(plain_auth.start()).code == kAuthCleartext);
+}
+
+TEST_CASE("a client that saw the same certificate logs in with SCRAM-SHA-256-PLUS") {
+  UserSecret secret = secret_of("alice", scram_verifier_for("pencil"));
+  Authenticator auth(AuthType::kScramSha256, "alice", &secret, kIterations, {}, kCertificateHash);
+  ScramRun run = scram_login(auth, with_password("pencil"), kCertificateHash);
+  CHECK(run.first == Outcome::kContinue);
+  CHECK(run.final == Outcome::kOk);
+  CHECK(run.server_verified);
+  // A bound login still yields the keys for SCRAM pass-through.
+  CHECK(auth.scram_client_key().has_value());
+}
+
+TEST_CASE("a client that saw another certificate fails the channel binding check") {
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator auth(AuthType::kScramSha256, "alice", &secret, kIterations, {}, kCertificateHash);
+  ScramRun run = scram_login(auth, with_password("pencil"), std::string(32, '\x6b'));
+  CHECK(run.first == Outcome::kContinue);
+  CHECK(run.final == Outcome::kFailed);
+  CHECK(run.final_reply.empty());
+  CHECK(auth.failure_detail() == "SCRAM channel binding check failed");
+  CHECK_FALSE(auth.scram_client_key().has_value());
+}
+
+TEST_CASE("with channel-binding data a client that does not bind still logs in") {
+  // libpq with channel_binding=disable, or a client without TLS support in its SCRAM code.
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator auth(AuthType::kScramSha256, "alice", &secret, kIterations, {}, kCertificateHash);
+  ScramRun run = scram_login(auth, with_password("pencil"));
+  CHECK(run.offer == kOfferBoth);
+  CHECK(run.final == Outcome::kOk);
+  CHECK(run.server_verified);
+}
+
+TEST_CASE("with channel-binding data a client answering 'y' is refused as a downgrade") {
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator auth(AuthType::kScramSha256, "alice", &secret, kIterations, {}, kCertificateHash);
+  auth.start();
+  std::string reply;
+  CHECK(auth.handle(as_bytes(sasl_initial(protocol::kScramSha256, "y,,n=,r=abc")), reply) ==
+        Outcome::kFailed);
+  CHECK(reply.empty());
+  CHECK(auth.failure_detail().starts_with("SCRAM channel binding negotiation error"));
+}
+
+TEST_CASE("SCRAM-SHA-256-PLUS is an unsupported mechanism on a link without binding data") {
+  UserSecret secret = secret_of("alice", "pencil");
+  Authenticator auth(AuthType::kScramSha256, "alice", &secret, kIterations);
+  auth.start();
+  std::string reply;
+  CHECK(auth.handle(
+            as_bytes(sasl_initial(protocol::kScramSha256Plus, "p=tls-server-end-point,,n=,r=abc")),
+            reply) == Outcome::kFailed);
+  CHECK(reply.empty());
+  CHECK(auth.failure_detail() == "unsupported SASL mechanism");
+}
+
+TEST_CASE("a missing user's bound SCRAM exchange runs to the end and fails like a wrong password") {
+  Authenticator auth(AuthType::kScramSha256, "nobody", nullptr, kIterations, "seed",
+                     kCertificateHash);
+  ScramRun run = scram_login(auth, with_password("anything"), kCertificateHash);
+  CHECK(run.offer == kOfferBoth);
+  CHECK(run.first == Outcome::kContinue);
+  CHECK(run.final == Outcome::kFailed);
+  CHECK(run.final_reply.empty());
+  CHECK(std::string(auth.failure_message()) == "SASL authentication failed");
 }

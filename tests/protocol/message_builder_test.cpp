@@ -144,6 +144,12 @@ TEST_CASE("authentication requests carry their codes and payloads") {
   CHECK(out == "R\0\0\0\x0d\0\0\0\x0cv=xyz"sv);
 }
 
+TEST_CASE("AuthenticationSASL lists several mechanisms in order, then an empty name") {
+  std::string out;
+  protocol::append_auth_sasl(out, {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"});
+  CHECK(out == "R\0\0\0\x2a\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"sv);
+}
+
 TEST_CASE("ParameterStatus is S, length, name and value as C strings") {
   std::string out;
   protocol::append_parameter_status(out, "TimeZone", "UTC");

@@ -1,11 +1,14 @@
 // SCRAM-SHA-256 against RFC 7677's published exchange and a verifier stored by PostgreSQL 15, then
-// both sessions against each other, against tampering and against malformed messages.
+// both sessions against each other, against tampering and against malformed messages, and
+// SCRAM-SHA-256-PLUS channel binding with PostgreSQL's rules for each gs2 flag.
 #include "pooler/protocol/scram.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 #include <string_view>
+
+#include "pooler/util/result.hpp"
 
 using pooler::protocol::format_scram_verifier;
 using pooler::protocol::make_scram_verifier;
@@ -463,4 +466,186 @@ TEST_CASE("the client accepts extensions after the iteration count") {
   ScramClientSession client(password_credentials("pencil"), "abc");
   client.client_first_message();
   CHECK(client.handle_server_first("r=abcX,s=c2FsdA==,i=1,x=ext").ok());
+}
+
+namespace {
+
+using pooler::protocol::kScramSha256;
+using pooler::protocol::kScramSha256Plus;
+using pooler::protocol::ScramClientBinding;
+
+// A tls-server-end-point hash: SHA-256 of some certificate bytes, as net/ would hand it over.
+constexpr std::string_view kCertificateHash =
+    "\x73\x21\xe8\xef\xc4\x5b\x27\xe9\xa9\xbf\x84\x08\x45\xd1\xda\x5d\xfc\x94\x9e\x7b\x49\xa4\xc1"
+    "\x63\x93\x73\xdf\x9e\x2e\xdf\x33\x2a"sv;
+// base64("p=tls-server-end-point,," + kCertificateHash), computed with python3's base64.
+constexpr std::string_view kBoundChannelBinding =
+    "c=cD10bHMtc2VydmVyLWVuZC1wb2ludCwscyHo78RbJ+mpv4QIRdHaXfyUnntJpMFjk3Pfni7fMyo=,";
+
+// What one exchange between the two sessions ended with.
+struct Exchange {
+  pooler::util::Result<std::string> server_first = pooler::util::Error{"not run"};
+  pooler::util::Result<std::string> client_final = pooler::util::Error{"not run"};
+  pooler::util::Result<std::string> server_final = pooler::util::Error{"not run"};
+  bool client_verified = false;
+};
+
+// Runs a whole exchange, the server told the mechanism the client picked, stopping at the first
+// error.
+Exchange run_exchange(ScramServerSession& server, ScramClientSession& client) {
+  Exchange out;
+  out.server_first = server.handle_client_first(client.client_first_message(), client.mechanism());
+  if (!out.server_first.ok()) {
+    return out;
+  }
+  out.client_final = client.handle_server_first(*out.server_first);
+  if (!out.client_final.ok()) {
+    return out;
+  }
+  out.server_final = server.handle_client_final(*out.client_final);
+  if (out.server_final.ok()) {
+    auto verified = client.verify_server_final(*out.server_final);
+    out.client_verified = verified.ok() && *verified;
+  }
+  return out;
+}
+
+bool mentions(const pooler::util::Result<std::string>& result, std::string_view text) {
+  return !result.ok() && result.error().find(text) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("channel binding: both ends holding the same certificate hash complete a PLUS exchange") {
+  ScramServerSession server(pencil_verifier(), "", std::string(kCertificateHash));
+  ScramClientSession client(password_credentials("pencil"), "abc",
+                            ScramClientBinding{std::string(kCertificateHash), true});
+  CHECK(client.mechanism() == kScramSha256Plus);
+
+  Exchange run = run_exchange(server, client);
+  REQUIRE(run.server_first.ok());
+  REQUIRE(run.client_final.ok());
+  // c= carries the gs2 header and then the hash, as PostgreSQL computes it.
+  CHECK(run.client_final->starts_with(kBoundChannelBinding));
+  REQUIRE(run.server_final.ok());
+  CHECK(run.client_verified);
+  CHECK(server.client_key().has_value());
+}
+
+TEST_CASE("channel binding: the client's first message asks for tls-server-end-point") {
+  ScramClientSession client(password_credentials("pencil"), "abc",
+                            ScramClientBinding{std::string(kCertificateHash), true});
+  CHECK(client.client_first_message() == "p=tls-server-end-point,,n=,r=abc");
+}
+
+TEST_CASE("channel binding: a certificate hash other than the server's fails the binding check") {
+  // What a man in the middle terminating the client's TLS with its own certificate looks like.
+  std::string other_hash(kCertificateHash);
+  other_hash[0] = static_cast<char>(other_hash[0] ^ 1);
+  ScramServerSession server(pencil_verifier(), "", std::string(kCertificateHash));
+  ScramClientSession client(password_credentials("pencil"), "",
+                            ScramClientBinding{other_hash, true});
+
+  Exchange run = run_exchange(server, client);
+  REQUIRE(run.client_final.ok());
+  CHECK(mentions(run.server_final, "SCRAM channel binding check failed"));
+  CHECK_FALSE(server.client_key().has_value());
+}
+
+TEST_CASE("channel binding: a PLUS client-final carrying only the gs2 header fails the check") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  REQUIRE(server.handle_client_first("p=tls-server-end-point,,n=,r=C", kScramSha256Plus).ok());
+  // base64("p=tls-server-end-point,,"), without the hash.
+  auto result = server.handle_client_final(
+      "c=cD10bHMtc2VydmVyLWVuZC1wb2ludCws,r=CS,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+  CHECK(mentions(result, "SCRAM channel binding check failed"));
+}
+
+TEST_CASE("channel binding: 'y' is refused when the server can bind, as a downgrade attack") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  CHECK(mentions(server.handle_client_first("y,,n=,r=abc", kScramSha256),
+                 "SCRAM channel binding negotiation error"));
+}
+
+TEST_CASE("channel binding: a client with the hash but no PLUS offered sends 'y,,'") {
+  ScramClientSession client(password_credentials("pencil"), "abc",
+                            ScramClientBinding{std::string(kCertificateHash), false});
+  CHECK(client.mechanism() == kScramSha256);
+  CHECK(client.client_first_message() == "y,,n=,r=abc");
+
+  SUBCASE("a server that cannot bind accepts it, c= repeating 'y,,'") {
+    ScramServerSession server(pencil_verifier());
+    Exchange run = run_exchange(server, client);
+    REQUIRE(run.client_final.ok());
+    CHECK(run.client_final->starts_with("c=eSws,"));
+    REQUIRE(run.server_final.ok());
+    CHECK(run.client_verified);
+  }
+  SUBCASE("a server that offered PLUS (the list was stripped in transit) refuses it") {
+    ScramServerSession server(pencil_verifier(), "", std::string(kCertificateHash));
+    Exchange run = run_exchange(server, client);
+    CHECK(mentions(run.server_first, "SCRAM channel binding negotiation error"));
+  }
+}
+
+TEST_CASE("channel binding: without the hash the client sends 'n,,' even when PLUS is offered") {
+  ScramClientSession client(password_credentials("pencil"), "abc", ScramClientBinding{"", true});
+  CHECK(client.mechanism() == kScramSha256);
+  CHECK(client.client_first_message() == "n,,n=,r=abc");
+}
+
+TEST_CASE("channel binding: a server that can bind still accepts a client that cannot ('n')") {
+  ScramServerSession server(pencil_verifier(), "", std::string(kCertificateHash));
+  ScramClientSession client(password_credentials("pencil"));
+  Exchange run = run_exchange(server, client);
+  REQUIRE(run.server_final.ok());
+  CHECK(run.client_verified);
+}
+
+TEST_CASE("channel binding: 'p=' under plain SCRAM-SHA-256 is a malformed message") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  auto result = server.handle_client_first("p=tls-server-end-point,,n=,r=abc", kScramSha256);
+  CHECK(mentions(result, "malformed SCRAM client-first-message"));
+  CHECK(mentions(result, "without channel binding"));
+}
+
+TEST_CASE("channel binding: SCRAM-SHA-256-PLUS without binding data in the message is malformed") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  for (std::string_view message : {"n,,n=,r=abc"sv, "y,,n=,r=abc"sv}) {
+    CAPTURE(message);
+    auto result = server.handle_client_first(message, kScramSha256Plus);
+    CHECK(mentions(result, "malformed SCRAM client-first-message"));
+    CHECK(mentions(result, "does not include channel binding data"));
+  }
+}
+
+TEST_CASE("channel binding: a channel-binding type other than tls-server-end-point fails") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  CHECK(mentions(server.handle_client_first("p=tls-unique,,n=,r=abc", kScramSha256Plus),
+                 "unsupported SCRAM channel-binding type \"tls-unique\""));
+  CHECK(mentions(server.handle_client_first("p=,,n=,r=abc", kScramSha256Plus),
+                 "unsupported SCRAM channel-binding type"));
+}
+
+TEST_CASE("channel binding: an unknown type is quoted printable and short, for the log") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  std::string message = "p=tls\x01\xff" + std::string(100, 'x') + ",,n=,r=abc";
+  auto result = server.handle_client_first(message, kScramSha256Plus);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error() ==
+        "unsupported SCRAM channel-binding type \"tls??" + std::string(25, 'x') + "\"");
+}
+
+TEST_CASE("channel binding: SCRAM-SHA-256-PLUS chosen where no binding data exists is refused") {
+  // Only offered over TLS, so a client naming it on a plain link names an unknown mechanism.
+  ScramServerSession server(pencil_verifier(), "S");
+  CHECK(mentions(server.handle_client_first("p=tls-server-end-point,,n=,r=abc", kScramSha256Plus),
+                 "invalid SASL authentication mechanism"));
+  CHECK_FALSE(server.handle_client_first("n,,n=,r=abc", "SCRAM-SHA-1").ok());
+}
+
+TEST_CASE("channel binding: a PLUS gs2 header with an authorization identity is refused") {
+  ScramServerSession server(pencil_verifier(), "S", std::string(kCertificateHash));
+  CHECK_FALSE(
+      server.handle_client_first("p=tls-server-end-point,a=admin,n=,r=abc", kScramSha256Plus).ok());
 }

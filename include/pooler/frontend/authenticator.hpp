@@ -22,8 +22,12 @@ class Authenticator {
   // client cannot tell a missing user from a wrong password) and then fails. `mock_seed`, a
   // process-wide random string, makes the salt shown for a missing user the same on every
   // attempt, as for a real one (PostgreSQL's mock authentication); empty: a random salt.
+  // `channel_binding` is the tls-server-end-point hash of the certificate this client was shown
+  // (computed by net/); when set, SCRAM-SHA-256-PLUS is offered before SCRAM-SHA-256. Empty: the
+  // link is not TLS.
   Authenticator(config::AuthType type, std::string user, const config::UserSecret* secret,
-                int scram_iterations, std::string_view mock_seed = {});
+                int scram_iterations, std::string_view mock_seed = {},
+                std::string channel_binding = {});
 
   // The first message to send: an authentication request, or empty when no password is needed.
   std::string start();
@@ -54,6 +58,7 @@ class Authenticator {
   int scram_iterations_;
   protocol::Md5Salt md5_salt_{};
   std::optional<protocol::ScramVerifier> verifier_;
+  std::string channel_binding_;
   std::unique_ptr<protocol::ScramServerSession> scram_;
   bool scram_started_ = false;
   std::string failure_detail_;

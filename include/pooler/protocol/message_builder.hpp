@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,6 +33,8 @@ void append_auth_ok(std::string& out);
 void append_auth_cleartext(std::string& out);
 void append_auth_md5(std::string& out, const Md5Salt& salt);
 void append_auth_sasl(std::string& out, std::string_view mechanism);
+// Mechanisms in the server's order of preference: PostgreSQL lists SCRAM-SHA-256-PLUS first.
+void append_auth_sasl(std::string& out, std::initializer_list<std::string_view> mechanisms);
 void append_auth_sasl_continue(std::string& out, std::string_view data);
 void append_auth_sasl_final(std::string& out, std::string_view data);
 void append_parameter_status(std::string& out, std::string_view name, std::string_view value);

@@ -1,6 +1,8 @@
 // SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL uses it, both ways: the pooler verifies its
 // clients (ScramServerSession) and logs in to PostgreSQL (ScramClientSession). Pure: no I/O.
-// Channel binding is not offered (gs2 header "n,,"; "y,," is accepted as PostgreSQL does).
+// Channel binding (SCRAM-SHA-256-PLUS) is tls-server-end-point only, as in PostgreSQL: the caller
+// hands in the hash of the server certificate (RFC 5929), computed by net/, and picks the
+// mechanism; the sessions enforce what the gs2 header and "c=" must then say.
 #pragma once
 
 #include <array>
@@ -14,6 +16,7 @@
 namespace pooler::protocol {
 
 inline constexpr const char* kScramSha256 = "SCRAM-SHA-256";
+inline constexpr const char* kScramSha256Plus = "SCRAM-SHA-256-PLUS";
 
 using ScramKey = std::array<std::uint8_t, 32>;
 
@@ -39,10 +42,16 @@ std::string format_scram_verifier(const ScramVerifier& verifier);
 class ScramServerSession {
  public:
   // `nonce` is the server's nonce part (printable, no ','); empty: generate 18 random bytes.
-  explicit ScramServerSession(ScramVerifier verifier, std::string nonce = "");
+  // `channel_binding` is the tls-server-end-point hash of the certificate the pooler showed this
+  // client; empty when the link is not TLS, which also means SCRAM-SHA-256-PLUS is not offered.
+  explicit ScramServerSession(ScramVerifier verifier, std::string nonce = "",
+                              std::string channel_binding = "");
 
   // SASLInitialResponse data -> server-first-message, or an error (malformed / unsupported).
-  util::Result<std::string> handle_client_first(std::string_view client_first);
+  // `mechanism` is the one the SASLInitialResponse named: the gs2 header must agree with it, and
+  // a "y" flag is refused when binding was possible (the mechanism list was tampered with).
+  util::Result<std::string> handle_client_first(std::string_view client_first,
+                                                std::string_view mechanism = kScramSha256);
   // SASLResponse data -> server-final-message ("v=..."), or an error when the proof is wrong.
   util::Result<std::string> handle_client_final(std::string_view client_final);
   // After a successful handle_client_final: the ClientKey the client proved it knows, which lets
@@ -57,7 +66,9 @@ class ScramServerSession {
   std::string combined_nonce_;
   std::optional<ScramKey> client_key_;
   std::string gs2_header_;  // as the client sent it: "c=" in client-final must repeat it
-  bool finished_ = false;   // one proof per session: a retry would be a free guessing oracle
+  std::string channel_binding_;
+  bool binding_in_use_ = false;  // the client chose SCRAM-SHA-256-PLUS
+  bool finished_ = false;        // one proof per session: a retry would be a free guessing oracle
 };
 
 // What the pooler can prove to PostgreSQL: a plain password, or the keys recovered from a
@@ -71,13 +82,25 @@ struct ScramClientCredentials {
   std::string user;
 };
 
-// The pooler as SCRAM client of PostgreSQL.
+// What the pooler knows of its link to PostgreSQL when it picks a mechanism.
+struct ScramClientBinding {
+  std::string data;                 // tls-server-end-point hash of the server's certificate
+  bool server_offers_plus = false;  // AuthenticationSASL listed SCRAM-SHA-256-PLUS
+};
+
+// The pooler as SCRAM client of PostgreSQL. It binds the way libpq's channel_binding=prefer
+// does: SCRAM-SHA-256-PLUS when it has the certificate hash and the server offers it, "y" when
+// it has the hash but the server offered no PLUS (a server that could bind then refuses, which
+// catches a stripped mechanism list), "n" without TLS.
 class ScramClientSession {
  public:
   // `nonce` as for ScramServerSession; empty: random.
-  explicit ScramClientSession(ScramClientCredentials credentials, std::string nonce = "");
+  explicit ScramClientSession(ScramClientCredentials credentials, std::string nonce = "",
+                              ScramClientBinding binding = {});
 
-  // The SASLInitialResponse data ("n,,n=,r=<nonce>").
+  // The mechanism to name in SASLInitialResponse.
+  std::string_view mechanism() const;
+  // The SASLInitialResponse data ("<gs2 header>n=,r=<nonce>").
   std::string client_first_message();
   // AuthenticationSASLContinue data -> the SASLResponse data (client-final-message).
   util::Result<std::string> handle_server_first(std::string_view server_first);
@@ -87,6 +110,8 @@ class ScramClientSession {
  private:
   ScramClientCredentials credentials_;
   std::string client_nonce_;
+  std::string gs2_header_;
+  std::string channel_binding_;  // empty unless the PLUS mechanism was chosen
   std::string client_first_bare_;
   std::string expected_server_signature_;  // raw bytes; empty until handle_server_first succeeds
 };
