@@ -214,9 +214,19 @@ bool ServerConnection::handle_auth_request(util::Bytes body) {
     }
     case kAuthSasl: {
       bool offered = false;
+      protocol::ScramClientBinding binding;
       while (auto mechanism = r.cstring()) {
         if (mechanism->empty()) break;
         if (*mechanism == protocol::kScramSha256) offered = true;
+        if (*mechanism == protocol::kScramSha256Plus) binding.server_offers_plus = true;
+      }
+      // Bound to the TLS link the pooler sees, as libpq's channel_binding=prefer: a PLUS offer
+      // over plain text is a server (or something in between) confused, and is not taken.
+      if (stream_->tls()) {
+        binding.data = stream_->tls_server_end_point();
+        offered = offered || binding.server_offers_plus;
+      } else {
+        binding.server_offers_plus = false;
       }
       bool have_password = !secret.empty() && !protocol::is_md5_secret(secret);
       if (!offered) {
@@ -234,8 +244,9 @@ bool ServerConnection::handle_auth_request(util::Bytes body) {
       } else {
         credentials.password = secret;
       }
-      scram_ = std::make_unique<protocol::ScramClientSession>(std::move(credentials));
-      protocol::append_sasl_initial_response(out, protocol::kScramSha256,
+      scram_ = std::make_unique<protocol::ScramClientSession>(std::move(credentials), "",
+                                                              std::move(binding));
+      protocol::append_sasl_initial_response(out, scram_->mechanism(),
                                              scram_->client_first_message());
       break;
     }

@@ -442,6 +442,10 @@ void ClientConnection::on_disconnect(int status) {
     close({});
     return;
   }
+  if (!stream_->tls_error().empty()) {
+    close("TLS failed: " + stream_->tls_error());
+    return;
+  }
   close(status == UV_EOF ? "client unexpected eof"
                          : std::string("client connection failed: ") + uv_strerror(status));
 }

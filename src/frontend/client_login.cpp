@@ -190,7 +190,8 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
                                                    config_->find_secret(user_),
                                                    settings.scram_iterations,
-                                                   context_.clients.mock_seed());
+                                                   context_.clients.mock_seed(),
+                                                   stream_->tls_server_end_point());
   state_ = ClientState::kAuth;
   if (settings.auth_type == config::AuthType::kCert) {
     certificate_login();

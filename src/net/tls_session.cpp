@@ -91,9 +91,13 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, const std::str
     : context_(std::move(context)) {
   ssl_ = SSL_new(context_->raw());
   if (ssl_ == nullptr) std::abort();  // allocation failure: nothing sensible to carry on with
-  BIO* bio = BIO_new(TlsBio::method());
-  BIO_set_data(bio, this);
-  SSL_set_bio(ssl_, bio, bio);
+  // Two BIOs, one per direction: a write OpenSSL makes while reading must not clear the read
+  // side's retry flag (it would then take an empty input for the end of the stream).
+  BIO* in = BIO_new(TlsBio::method());
+  BIO* out = BIO_new(TlsBio::method());
+  BIO_set_data(in, this);
+  BIO_set_data(out, this);
+  SSL_set_bio(ssl_, in, out);
   const TlsSettings& settings = context_->settings();
   if (settings.role == TlsRole::kServer) {
     SSL_set_accept_state(ssl_);
@@ -149,7 +153,10 @@ TlsSession::Status TlsSession::receive(util::Bytes ciphertext, Io& io) {
 }
 
 TlsSession::Status TlsSession::failed(Io& io, int ssl_result) {
-  int code = SSL_get_error(ssl_, ssl_result);
+  return failed(io, ssl_result, SSL_get_error(ssl_, ssl_result));
+}
+
+TlsSession::Status TlsSession::failed(Io& io, int, int code) {
   std::string queued = error_queue_text();
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
@@ -197,6 +204,8 @@ TlsSession::Status TlsSession::advance(Io& io) {
   for (;;) {
     std::size_t got = 0;
     int rc = SSL_read_ex(ssl_, plaintext_buffer.data() + filled, kPlaintextBuffer - filled, &got);
+    // Asked now: the owner may write (another SSL call) while the plaintext is delivered.
+    int code = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, rc);
     if (rc == 1) {
       filled += got;
       if (filled < kPlaintextBuffer) continue;
@@ -208,13 +217,12 @@ TlsSession::Status TlsSession::advance(Io& io) {
       if (!more) return Status::kOpen;
     }
     if (rc == 1) continue;
-    int code = SSL_get_error(ssl_, rc);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return Status::kOpen;
     if (code == SSL_ERROR_ZERO_RETURN) {
       closed_ = true;
       return Status::kPeerClosed;
     }
-    return failed(io, rc);
+    return failed(io, rc, code);
   }
 }
 

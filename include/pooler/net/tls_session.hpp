@@ -69,6 +69,7 @@ class TlsSession {
   Status advance(Io& io);
   Status flush_held(Io& io);
   Status failed(Io& io, int ssl_result);
+  Status failed(Io& io, int ssl_result, int ssl_error);
   void finish_handshake(bool ok);
 
   std::shared_ptr<const TlsContext> context_;
