@@ -46,15 +46,10 @@ void ServerConnection::on_connected(std::unique_ptr<net::Stream> stream, const s
   }
   stream_->start_reading();
   const ServerTls& tls = target_.tls;
-  // Unix sockets stay plain, as with libpq; allow starts plain too (libpq would retry in TLS
-  // only after a refusal).
+  // As PgBouncer: every mode but disable asks (allow too), and unix sockets stay plain.
   bool ask_for_tls = tls.context && stream_->kind() == net::Stream::Kind::kTcp &&
-                     tls.mode != ServerTlsMode::kDisable && tls.mode != ServerTlsMode::kAllow;
+                     tls.mode != ServerTlsMode::kDisable;
   if (!ask_for_tls) {
-    if (tls.mode >= ServerTlsMode::kRequire) {
-      login_failed(pooler_error("server_tls_sslmode requires TLS, which a unix socket lacks"));
-      return;
-    }
     send_startup();
     return;
   }

@@ -58,6 +58,7 @@ struct ConnectionView {
   std::uint64_t link = 0;  // the peer's id, 0 when none
   bool close_needed = false;
   int remote_pid = 0;
+  std::string tls;  // PgBouncer's "protocol/cipher/key exchange"; empty in plain text
   std::string application_name;
   // For SHOW SOCKETS and ACTIVE_SOCKETS.
   std::int64_t recv_pos = 0;     // bytes received from it and held, not yet passed on
