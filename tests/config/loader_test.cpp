@@ -272,6 +272,34 @@ TEST_CASE("auth types not supported yet are an error naming the type") {
   CHECK(result.diagnostics[0].message.find("auth_type=hba is not supported yet") == 0);
 }
 
+TEST_CASE("client TLS that cannot work is an error naming what it lacks") {
+  auto first = [](const std::string& lines) {
+    return only(parse_config_text("[pooler]\nauth_type = trust\n" + lines, "tls.ini").diagnostics);
+  };
+  Diagnostic no_files = first("client_tls_sslmode = require\n");
+  CHECK(no_files.key == "client_tls_sslmode");
+  CHECK(no_files.line == 3);
+  CHECK(no_files.message ==
+        "client_tls_sslmode=require needs client_tls_key_file and client_tls_cert_file");
+  const std::string files = "client_tls_key_file = k.pem\nclient_tls_cert_file = c.pem\n";
+  Diagnostic no_ca = first("client_tls_sslmode = verify-ca\n" + files);
+  CHECK(no_ca.key == "client_tls_ca_file");
+  CHECK(no_ca.message.find("needs client_tls_ca_file") != std::string::npos);
+  Diagnostic cert = only(parse_config_text(
+      "[pooler]\nauth_type = cert\nclient_tls_sslmode = require\n" + files, "cert.ini")
+                             .diagnostics);
+  CHECK(cert.key == "auth_type");
+  CHECK(cert.message == "auth_type=cert needs client_tls_sslmode=verify-ca or verify-full");
+  CHECK(parse_config_text("[pooler]\nauth_type = cert\nclient_tls_sslmode = verify-full\n" +
+                              files + "client_tls_ca_file = ca.pem\n",
+                          "ok.ini")
+            .diagnostics.empty());
+  // The server side needs no files: prefer is the default, as in PgBouncer.
+  CHECK(parse_config_text("[pooler]\nauth_type = trust\nserver_tls_sslmode = verify-full\n",
+                          "server.ini")
+            .diagnostics.empty());
+}
+
 TEST_CASE("nothing to listen on is an error") {
   LoadResult result =
       parse_config_text(std::string(kBase) + "listen_addr =\nunix_socket_dir =\n", "deaf.ini");
