@@ -9,7 +9,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <array>
+#include <memory>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,10 +18,16 @@ namespace pooler::net {
 namespace {
 
 // Decrypted bytes are gathered here and handed to the owner in one call per receive().
-// One per thread: a loop never runs two receive() calls at once.
+// One per thread (a loop never runs two receive() calls at once), on the heap: a thread_local
+// array would be carved out of every thread's stack, civetweb's small ones included.
 constexpr std::size_t kPlaintextBuffer = 64 * 1024;
-thread_local std::array<char, kPlaintextBuffer> plaintext_buffer;
+thread_local std::unique_ptr<char[]> plaintext_storage;
 thread_local bool plaintext_buffer_in_use = false;
+
+char* plaintext_buffer() {
+  if (!plaintext_storage) plaintext_storage = std::make_unique<char[]>(kPlaintextBuffer);
+  return plaintext_storage.get();
+}
 
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
@@ -200,10 +206,11 @@ TlsSession::Status TlsSession::advance(Io& io) {
   struct Release {
     ~Release() { plaintext_buffer_in_use = false; }
   } release;
+  char* buffer = plaintext_buffer();
   std::size_t filled = 0;
   for (;;) {
     std::size_t got = 0;
-    int rc = SSL_read_ex(ssl_, plaintext_buffer.data() + filled, kPlaintextBuffer - filled, &got);
+    int rc = SSL_read_ex(ssl_, buffer + filled, kPlaintextBuffer - filled, &got);
     // Asked now: the owner may write (another SSL call) while the plaintext is delivered.
     int code = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, rc);
     if (rc == 1) {
@@ -211,8 +218,7 @@ TlsSession::Status TlsSession::advance(Io& io) {
       if (filled < kPlaintextBuffer) continue;
     }
     if (filled > 0) {
-      bool more = io.tls_plaintext({reinterpret_cast<const std::uint8_t*>(plaintext_buffer.data()),
-                                    filled});
+      bool more = io.tls_plaintext({reinterpret_cast<const std::uint8_t*>(buffer), filled});
       filled = 0;
       if (!more) return Status::kOpen;
     }
