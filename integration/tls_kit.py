@@ -1,7 +1,7 @@
 """Certificates for the TLS cases, made with the openssl CLI at test time (none is committed), and
 small TLS probes: the certificate a PostgreSQL-protocol peer presents after an SSLRequest.
 
-    kit = tls_kit.kit()            # made once per process (so once per test module), removed at exit
+    kit = tls_kit.kit()            # made once per process (once per test module), removed at exit
     kit.path("server.crt")         # or kit.server_cert, kit.client("scramuser") -> (crt, key)
 
 What it makes, all EC P-256:
