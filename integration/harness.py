@@ -322,8 +322,9 @@ class RawClient:
     cancel keys) and reports what libpq hides (the authentication method, the SQLSTATE of a login
     failure, the cancel key)."""
 
-    def __init__(self, port, timeout=10):
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+    def __init__(self, port, timeout=10, sock=None):
+        # sock: an already connected socket to speak over instead (e.g. a TLS one).
+        self.sock = sock or socket.create_connection((HOST, port), timeout=timeout)
         self.auth_method = None
         self.sasl_mechanisms = []
         self.parameters = {}
@@ -679,9 +680,10 @@ class Pooler:
         return env
 
     def psql(self, sql, user="scramuser", dbname=None, password=None, args=(), timeout=30,
-             sslmode="disable", check=False):
-        """psql -c SQL through the pooler: CompletedProcess with text stdout/stderr."""
-        env = self.client_env(user, password)
+             sslmode="disable", check=False, env=None):
+        """psql -c SQL through the pooler: CompletedProcess with text stdout/stderr. env: more
+        variables for libpq (PGSSLROOTCERT...)."""
+        env = {**self.client_env(user, password), **(env or {})}
         env["PGSSLMODE"] = sslmode
         argv = ["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", HOST,
                 "-p", str(self.port), "-U", user, "-d", dbname or state()["database"],
@@ -691,8 +693,9 @@ class Pooler:
             raise AssertionError(f"psql {sql!r} exited {proc.returncode}: {proc.stderr}")
         return proc
 
-    def pgbench(self, *args, user="scramuser", dbname=None, password=None, timeout=120):
-        env = self.client_env(user, password)
+    def pgbench(self, *args, user="scramuser", dbname=None, password=None, timeout=120,
+                env=None):
+        env = {**self.client_env(user, password), **(env or {})}
         argv = ["pgbench", "-h", HOST, "-p", str(self.port), "-U", user, *map(str, args),
                 dbname or state()["database"]]
         return self._run(argv, env, timeout)

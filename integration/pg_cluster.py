@@ -3,6 +3,10 @@
 writes a state JSON the cases read; `stop` stops it and removes every file it made.
 
 Usage: pg_cluster.py start|stop --state PATH
+
+As a library, start_cluster() / stop_cluster() make and remove an extra cluster with the same
+roles, database and pg_hba.conf, optionally with ssl = on (the TLS cases start one of their own;
+the CTest fixture's cluster stays plain).
 """
 
 import argparse
@@ -60,7 +64,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_conf(data_dir, port, socket_dir, log_dir):
+def write_conf(data_dir, port, socket_dir, log_dir, ssl=None):
+    """ssl: {"ssl_cert_file": path, ...} for ssl = on; None leaves it off."""
     with open(os.path.join(data_dir, "postgresql.conf"), "a") as f:
         f.write(f"""
 # written by integration/pg_cluster.py
@@ -80,6 +85,9 @@ log_line_prefix = '%m [%p] %q%u@%d '
 log_connections = on
 log_disconnections = on
 """)
+        if ssl:
+            f.write("ssl = on\n" + "".join(f"{k} = {sql_literal(v)}\n" for k, v in ssl.items()))
+    # `host` lines match TLS and plain TCP logins alike, so an ssl = on cluster admits both.
     with open(os.path.join(data_dir, "pg_hba.conf"), "w") as f:
         f.write(HBA)
 
@@ -127,19 +135,36 @@ def pg_ctl_stop(data_dir, cwd):
                      "-w", "-t", "60"]), cwd=cwd)
 
 
-def start(state_path):
-    if os.path.exists(state_path):
-        # A previous run died before its cleanup: do not leak its cluster.
-        print(f"stopping the cluster left behind in {state_path}")
-        try:
-            stop(state_path)
-        except Exception as e:  # noqa: BLE001 - a dead leftover must not block a new run
-            print(f"could not stop it cleanly: {e}", file=sys.stderr)
-            os.remove(state_path)
+def install_ssl_files(top, sources):
+    """Copies certificate and key files into <top>/ssl, owned by the server's user, keys 0600
+    (postgres refuses a key others can read); returns the directory."""
+    ssl_dir = os.path.join(top, "ssl")
+    os.makedirs(ssl_dir, exist_ok=True)
+    os.chmod(ssl_dir, 0o755)
+    for source in sources:
+        dest = os.path.join(ssl_dir, os.path.basename(source))
+        shutil.copyfile(source, dest)
+        os.chmod(dest, 0o600 if dest.endswith(".key") else 0o644)
+    if is_root():
+        chown_tree(ssl_dir)
+    return ssl_dir
+
+
+def start_cluster(ssl_files=(), ssl_cert="server.crt", ssl_key="server.key", ssl_ca="ca.crt"):
+    """Creates and starts a cluster; returns its state (as the JSON holds). With ssl_files (paths
+    to copy into <dir>/ssl) it runs with ssl = on and ssl_cert/ssl_key/ssl_ca, names among them
+    (ssl_ca may be None); state["ssl_dir"] is then where they are."""
     top = tempfile.mkdtemp(prefix="pooler-itest-pg-", dir="/tmp")
     os.chmod(top, 0o755)
     data_dir = os.path.join(top, "data")
+    ssl = None
     try:
+        if ssl_files:
+            ssl_dir = install_ssl_files(top, ssl_files)
+            ssl = {"ssl_cert_file": os.path.join(ssl_dir, ssl_cert),
+                   "ssl_key_file": os.path.join(ssl_dir, ssl_key)}
+            if ssl_ca:
+                ssl["ssl_ca_file"] = os.path.join(ssl_dir, ssl_ca)
         if is_root():
             chown_tree(top)
         run(as_pg_owner([os.path.join(PG_BIN, "initdb"), "-D", data_dir, "-U", SUPERUSER,
@@ -148,7 +173,7 @@ def start(state_path):
         last_error = None
         for _ in range(5):  # a free port can be taken between the probe and postgres' bind
             port = free_port()
-            write_conf(data_dir, port, top, top)
+            write_conf(data_dir, port, top, top, ssl)
             try:
                 run(as_pg_owner([os.path.join(PG_BIN, "pg_ctl"), "start", "-D", data_dir, "-w",
                                  "-t", "60", "-l", os.path.join(top, "pg_ctl.log")]), cwd=top)
@@ -179,6 +204,23 @@ def start(state_path):
         "md5_stored": sorted(MD5_STORED),
         "database": DATABASE,
     }
+    if ssl:
+        state["ssl_dir"] = os.path.dirname(ssl["ssl_cert_file"])
+        state["ssl"] = ssl
+    return state
+
+
+def start(state_path):
+    if os.path.exists(state_path):
+        # A previous run died before its cleanup: do not leak its cluster.
+        print(f"stopping the cluster left behind in {state_path}")
+        try:
+            stop(state_path)
+        except Exception as e:  # noqa: BLE001 - a dead leftover must not block a new run
+            print(f"could not stop it cleanly: {e}", file=sys.stderr)
+            os.remove(state_path)
+    state = start_cluster()
+    top, port = state["dir"], state["port"]
     os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
     tmp = state_path + ".tmp"
     with open(tmp, "w") as f:
@@ -197,9 +239,9 @@ def read_logs(top):
     return "\n".join(out)
 
 
-def stop(state_path):
-    with open(state_path) as f:
-        state = json.load(f)
+def stop_cluster(state):
+    """Stops a cluster start_cluster() made and removes its files (even if the stop failed,
+    which is raised afterwards)."""
     top = state["dir"]
     error = None
     if os.path.isdir(state["data_dir"]):
@@ -208,18 +250,57 @@ def stop(state_path):
         except RuntimeError as e:
             error = e  # still remove the files; report afterwards
     shutil.rmtree(top, ignore_errors=True)
-    os.remove(state_path)
     if error:
         raise error
-    print(f"PostgreSQL on port {state['port']} stopped, {top} removed")
+
+
+def stop(state_path):
+    with open(state_path) as f:
+        state = json.load(f)
+    try:
+        stop_cluster(state)
+    finally:
+        os.remove(state_path)
+    print(f"PostgreSQL on port {state['port']} stopped, {state['dir']} removed")
+
+
+class ExtraCluster:
+    """start_cluster() for one test process: stop() removes it, and so does a watcher process
+    once this one dies without calling it (the watchdog's exit, a kill), so no cluster leaks."""
+
+    def __init__(self, **kwargs):
+        self.state = start_cluster(**kwargs)
+        fd, self.state_path = tempfile.mkstemp(prefix="pooler-itest-pg-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.state, f)
+        # The watcher holds the read end of a pipe only this process writes to: EOF means this
+        # process is gone (or stop() is done, and the state file with it).
+        self.watcher = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "stop-at-eof", "--state",
+             self.state_path], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self):
+        try:
+            if os.path.exists(self.state_path):
+                stop(self.state_path)
+        finally:
+            self.watcher.stdin.close()
+            self.watcher.wait(timeout=120)
+
+
+def stop_at_eof(state_path):
+    sys.stdin.buffer.read()
+    if os.path.exists(state_path):
+        stop(state_path)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("action", choices=["start", "stop", "stop-at-eof"])
     parser.add_argument("--state", required=True, help="path of the state JSON")
     args = parser.parse_args()
-    start(args.state) if args.action == "start" else stop(args.state)
+    {"start": start, "stop": stop, "stop-at-eof": stop_at_eof}[args.action](args.state)
 
 
 if __name__ == "__main__":
