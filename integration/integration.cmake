@@ -39,7 +39,8 @@ if(POOLER_SANITIZE)
   # code paths (login, every mode, malformed input, cancel, limits, timeouts), not the load tests.
   set(_itest_cases)
   foreach(_name auth modes malformed cancel limits psycopg shutdown timeouts console
-                console_drivers console_controls reload_signals metrics parity reboot)
+                console_drivers console_controls reload_signals metrics parity reboot tls
+                tls_server)
     list(APPEND _itest_cases ${_itest_dir}/test_${_name}.py)
   endforeach()
 endif()
