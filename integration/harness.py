@@ -185,6 +185,18 @@ def rss_kb(pid):
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
+def arm_case_alarm(case, limit):
+    """Fails `case` (a TestCase in setUp) if it runs longer than `limit` s: a hung client call
+    then costs one case, not the whole file's time."""
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"{case.id()} ran longer than {limit} s: hung")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(limit)
+    case.addCleanup(signal.signal, signal.SIGALRM, previous)
+    case.addCleanup(signal.alarm, 0)
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
     """Polls predicate() until it returns a truthy value; returns it, or fails after timeout."""
     deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ Each case creates a fresh database, so counting that database's backends in pg_s
 counts the servers of the case's pooler and nothing another case (or file) opened. What only one
 test file needs stays in that file."""
 
-import signal
 import socket
 import struct
 import time
@@ -139,13 +138,7 @@ class Case(unittest.TestCase):
         self.db = h.create_database(prefix=self.db_prefix)
         self.addCleanup(h.drop_database, self.db)
 
-        def on_alarm(signum, frame):
-            raise TimeoutError(f"{self.id()} ran longer than {self.case_limit} s: hung")
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(self.case_limit)
-        self.addCleanup(signal.signal, signal.SIGALRM, previous)
-        self.addCleanup(signal.alarm, 0)
+        h.arm_case_alarm(self, self.case_limit)
 
     def make_table(self):
         table = h.unique_name("t")

@@ -8,7 +8,6 @@ material."""
 import contextlib
 import os
 import re
-import signal
 import socket
 import ssl
 import struct
@@ -121,13 +120,7 @@ class TlsCase(unittest.TestCase):
     case_limit = 120
 
     def setUp(self):
-        def on_alarm(signum, frame):
-            raise TimeoutError(f"{self.id()} ran longer than {self.case_limit} s: hung")
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(self.case_limit)
-        self.addCleanup(signal.signal, signal.SIGALRM, previous)
-        self.addCleanup(signal.alarm, 0)
+        h.arm_case_alarm(self, self.case_limit)
 
 
 # --- the ssl = on cluster ---
