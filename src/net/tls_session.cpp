@@ -182,6 +182,10 @@ TlsSession::Status TlsSession::advance(Io& io) {
     ~Reset() { s->io_ = nullptr; }
   } reset{this};
   if (!established_) {
+    // SSL_get_error() reads the thread's whole error queue: whatever another OpenSSL user left
+    // there would pass for this call's failure. So it is emptied before each handshake step and
+    // read (writes never ask to be retried with this BIO; a read's reason must outlive them).
+    ERR_clear_error();
     int rc = SSL_do_handshake(ssl_);
     if (rc != 1) {
       int code = SSL_get_error(ssl_, rc);
@@ -203,6 +207,7 @@ TlsSession::Status TlsSession::advance(Io& io) {
   std::size_t filled = 0;
   for (;;) {
     std::size_t got = 0;
+    ERR_clear_error();  // the owner may have used OpenSSL during the last delivery
     int rc = SSL_read_ex(ssl_, plaintext_buffer.data() + filled, kPlaintextBuffer - filled, &got);
     // Asked now: the owner may write (another SSL call) while the plaintext is delivered.
     int code = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, rc);

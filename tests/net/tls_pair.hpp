@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -23,10 +24,14 @@ struct TlsEndpoint final : net::TlsSession::Io {
   std::string outbox;
   std::string received;
   int established = 0;
+  std::function<void()> on_plaintext;  // what the owner does on each delivery, if anything
 
   void tls_output(util::Bytes ciphertext) override { outbox.append(util::as_chars(ciphertext)); }
   bool tls_plaintext(util::Bytes plaintext) override {
     received.append(util::as_chars(plaintext));
+    if (on_plaintext) {
+      on_plaintext();
+    }
     return true;
   }
   void tls_established() override { ++established; }

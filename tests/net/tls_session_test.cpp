@@ -3,7 +3,9 @@
 #include "pooler/net/tls_session.hpp"
 
 #include <doctest/doctest.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include <regex>
 #include <string>
@@ -280,4 +282,31 @@ TEST_CASE("a handshake abandoned half way counts as a failed one") {
   CHECK(observer.handshakes[0].role == TlsRole::kServer);
   CHECK_FALSE(observer.handshakes[0].ok);
   CHECK(observer.closed.empty());
+}
+
+// SSL_get_error() takes any queued error for the call's own: an error some other OpenSSL user
+// left on the thread (a failed look-up, a libpq call, another session) must not fail this one.
+TEST_CASE("an error left on the thread's OpenSSL queue by someone else does not fail a session") {
+  TestPki pki;
+  TlsPair pair = plain_pair(pki);
+  pair.handshake();
+  REQUIRE(pair.both_established());
+  SUBCASE("left before the call") {
+    ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+    pair.client_send("SELECT 1");
+    pair.pump();
+    CHECK(pair.server_status == Status::kOpen);
+    CHECK(pair.server->error().empty());
+    CHECK(pair.server_io.received == "SELECT 1");
+  }
+  SUBCASE("left by the owner while plaintext is delivered") {
+    pair.server_io.on_plaintext = [] { ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH); };
+    const std::string big = patterned(1 << 20);  // many deliveries within one receive()
+    pair.client_send(big);
+    pair.pump();
+    CHECK(pair.server_status == Status::kOpen);
+    CHECK(pair.server->error().empty());
+    CHECK(pair.server_io.received == big);
+  }
+  ERR_clear_error();
 }
