@@ -218,3 +218,17 @@ TEST_CASE("protocol versions: no overlap fails, secure negotiates TLS 1.3") {
     CHECK(pair.client->description().rfind("TLSv1.2/", 0) == 0);
   }
 }
+
+// sslmode=require towards a PostgreSQL that demands a client certificate: OpenSSL still records
+// the outcome of the chain check it was told to skip, which is no reason for the failure.
+TEST_CASE("a client that does not verify reports the server's refusal, not a check it skipped") {
+  TestPki pki;
+  TlsSettings client = client_settings(pki, TlsVerify::kNone);
+  client.ca_file.clear();
+  TlsPair pair(make_context(verify_ca_server(pki)), make_context(client));
+  pair.handshake();
+  CHECK(pair.client_status == Status::kFailed);
+  CAPTURE(pair.client->error());
+  CHECK(contains(pair.client->error(), "certificate required"));
+  CHECK_FALSE(contains(pair.client->error(), "certificate verify failed"));
+}
