@@ -71,6 +71,19 @@ TEST_CASE("protocol lists in PgBouncer's spelling set the versions a context all
   CHECK(colons.highest == TLS1_2_VERSION);
 }
 
+// libusual's tls_config_parse_protocols: a negation with nothing allowed yet starts from all.
+TEST_CASE("a protocol list that starts with a negation takes it from all, as PgBouncer does") {
+  auto one = versions_of("!tlsv1.0");
+  CHECK(one.lowest == TLS1_1_VERSION);
+  CHECK(one.highest == TLS1_3_VERSION);
+  auto two = versions_of("!tlsv1.0,!tlsv1.1");
+  CHECK(two.lowest == TLS1_2_VERSION);
+  CHECK(two.highest == TLS1_3_VERSION);
+  auto top = versions_of("!tlsv1.3");
+  CHECK(top.lowest == TLS1_VERSION);
+  CHECK(top.highest == TLS1_2_VERSION);
+}
+
 TEST_CASE("an unknown protocol name is an error that names it") {
   TestPki pki;
   TlsSettings s = server_settings(pki);
