@@ -104,7 +104,14 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, const std::str
     return;
   }
   SSL_set_connect_state(ssl_);
-  if (peer_name.empty()) return;
+  if (peer_name.empty()) {
+    // As libpq: verify-full with no name to match would accept any certificate the CA signed.
+    if (settings.verify == TlsVerify::kChainAndName) {
+      error_ = "no host name to verify the server certificate against";
+      closed_ = true;  // start() reports it
+    }
+    return;
+  }
   bool ip = is_ip_literal(peer_name);
   // Servers behind a proxy or on a managed service pick their certificate by SNI; an address
   // is never sent as SNI (RFC 6066).
@@ -140,6 +147,10 @@ void TlsSession::finish_handshake(bool ok) {
 }
 
 TlsSession::Status TlsSession::start(Io& io) {
+  if (closed_) {
+    finish_handshake(false);
+    return Status::kFailed;
+  }
   if (role() == TlsRole::kServer) return Status::kOpen;
   return advance(io);
 }

@@ -232,3 +232,24 @@ TEST_CASE("a client that does not verify reports the server's refusal, not a che
   CHECK(contains(pair.client->error(), "certificate required"));
   CHECK_FALSE(contains(pair.client->error(), "certificate verify failed"));
 }
+
+// libpq refuses verify-full without a host name; checking only the chain would pass any
+// certificate from the CA.
+TEST_CASE("verify-full without a host name to match refuses to connect") {
+  TestPki pki;
+  pooler::testing::RecordingObserver observer;
+  TlsPair pair(make_context(server_settings(pki)),
+               make_context(client_settings(pki, TlsVerify::kChainAndName), &observer), "");
+  pair.handshake();
+  CHECK(pair.client_status == Status::kFailed);
+  CHECK(!pair.client->established());
+  CHECK(!pair.server->established());
+  CHECK(contains(pair.client->error(), "host name"));
+  CHECK(observer.count(pooler::net::TlsRole::kClient, false) == 1);
+  CHECK(pair.client->send(pooler::util::as_bytes("x"), pair.client_io) == Status::kFailed);
+
+  TlsPair verify_ca(make_context(server_settings(pki)),
+                    make_context(client_settings(pki, TlsVerify::kChain)), "");
+  verify_ca.handshake();
+  CHECK(verify_ca.both_established());  // no name to match, none needed
+}
