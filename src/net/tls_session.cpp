@@ -168,6 +168,9 @@ TlsSession::Status TlsSession::failed(Io& io, int ssl_result) {
 }
 
 TlsSession::Status TlsSession::failed(Io& io, int, int code) {
+  // The first reason stands: a write the owner made while plaintext was delivered may have
+  // failed already and taken the queued errors with it.
+  if (closed_ && !error_.empty()) return Status::kFailed;
   std::string queued = error_queue_text();
   // OpenSSL records the chain check's outcome even when told not to act on it (TlsVerify::kNone):
   // then it is never why the connection failed.

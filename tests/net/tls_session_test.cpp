@@ -310,3 +310,28 @@ TEST_CASE("an error left on the thread's OpenSSL queue by someone else does not 
   }
   ERR_clear_error();
 }
+
+// OpenSSL hands over the good records of a receive() before it reports the bad one; the owner
+// answering them (another SSL call) must not wipe the reason of the failure that follows.
+TEST_CASE("a corrupted record after good ones fails with OpenSSL's reason, owner writes or not") {
+  TestPki pki;
+  for (bool owner_writes : {false, true}) {
+    CAPTURE(owner_writes);
+    TlsPair pair = plain_pair(pki);
+    pair.handshake();
+    REQUIRE(pair.both_established());
+    pair.client_send("first record");
+    pair.client_send("second record");
+    std::string ciphertext;
+    ciphertext.swap(pair.client_io.outbox);
+    ciphertext.back() = static_cast<char>(ciphertext.back() ^ 1);  // the second record's tag
+    if (owner_writes) {
+      pair.server_io.on_plaintext = [&pair] { pair.server_send("answer"); };
+    }
+    Status status = pair.server->receive(pooler::util::as_bytes(ciphertext), pair.server_io);
+    CHECK(status == Status::kFailed);
+    CHECK(pair.server_io.received == "first record");
+    CAPTURE(pair.server->error());
+    CHECK(pair.server->error().find("bad record mac") != std::string::npos);
+  }
+}
