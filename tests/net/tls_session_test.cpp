@@ -7,7 +7,6 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
-#include <regex>
 #include <string>
 
 #include "../util/lcg.hpp"
@@ -43,6 +42,25 @@ std::string sha256(const std::string& data) {
   unsigned int length = 0;
   REQUIRE(EVP_Digest(data.data(), data.size(), hash, &length, EVP_sha256(), nullptr) == 1);
   return std::string(reinterpret_cast<const char*>(hash), length);
+}
+
+// ^TLSv1\.[23]/[A-Z0-9_-]+(/ECDH=\S+)?$ by hand: GCC 12's <regex> trips -Werror under ASan.
+bool pgbouncer_tls_format(const std::string& text) {
+  if (text.rfind("TLSv1.2/", 0) != 0 && text.rfind("TLSv1.3/", 0) != 0) {
+    return false;
+  }
+  std::size_t end = text.find('/', 8);
+  std::string cipher = text.substr(8, end == std::string::npos ? end : end - 8);
+  if (cipher.empty() ||
+      cipher.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos) {
+    return false;
+  }
+  if (end == std::string::npos) {
+    return true;
+  }
+  std::string group = text.substr(end);
+  return group.rfind("/ECDH=", 0) == 0 && group.size() > 6 &&
+         group.find_first_of(" \t\r\n\f\v", 6) == std::string::npos;
 }
 
 // The ClientHello a client session sends first.
@@ -127,8 +145,12 @@ TEST_CASE("plaintext sent before the handshake is held and delivered after it, i
 }
 
 TEST_CASE("description() reads like PgBouncer's tls column, under TLS 1.3 and TLS 1.2") {
+  CHECK(pgbouncer_tls_format("TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519"));
+  CHECK(pgbouncer_tls_format("TLSv1.2/ECDHE-ECDSA-AES256-GCM-SHA384"));
+  CHECK_FALSE(pgbouncer_tls_format("TLSv1.3/TLS_AES_256_GCM_SHA384/DH=ffdhe2048"));
+  CHECK_FALSE(pgbouncer_tls_format("TLSv1.1/AES256-SHA"));
+  CHECK_FALSE(pgbouncer_tls_format("TLSv1.3/"));
   TestPki pki;
-  const std::regex format(R"(^TLSv1\.[23]/[A-Z0-9_-]+(/ECDH=\S+)?$)");
   for (const char* protocols : {"secure", "tlsv1.2"}) {
     CAPTURE(protocols);
     auto client = client_settings(pki);
@@ -139,7 +161,7 @@ TEST_CASE("description() reads like PgBouncer's tls column, under TLS 1.3 and TL
     REQUIRE(pair.both_established());
     const std::string text = pair.server->description();
     CAPTURE(text);
-    CHECK(std::regex_match(text, format));
+    CHECK(pgbouncer_tls_format(text));
     CHECK(pair.client->description() == text);
     const std::string version = std::string(protocols) == "secure" ? "TLSv1.3/" : "TLSv1.2/";
     CHECK(text.rfind(version, 0) == 0);
