@@ -29,3 +29,6 @@ pooler_fuzzer(config pooler_config SEEDS ${CMAKE_SOURCE_DIR}/etc/pooler.ini)
 pooler_fuzzer(auth_file pooler_config)
 pooler_fuzzer(console pooler_admin)
 pooler_fuzzer(console_session pooler_admin)
+# Its server certificate is made at start-up by the unit tests' certificate helper.
+pooler_fuzzer(tls_server pooler_net)
+target_sources(tls_server_fuzzer PRIVATE ${CMAKE_SOURCE_DIR}/tests/net/test_certificates.cpp)

@@ -50,6 +50,8 @@ util::Result<unsigned> parse_protocols(const std::string& text) {
     if (name.empty()) return true;
     bool negate = name[0] == '!';
     if (negate) name.erase(0, 1);
+    // As libusual: a negation with nothing allowed yet ("!tlsv1.0") takes from all of them.
+    if (negate && allowed == 0) allowed = 0b1111;
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     unsigned bits = 0;
     if (name == "secure" || name == "default") {

@@ -110,7 +110,14 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, const std::str
     return;
   }
   SSL_set_connect_state(ssl_);
-  if (peer_name.empty()) return;
+  if (peer_name.empty()) {
+    // As libpq: verify-full with no name to match would accept any certificate the CA signed.
+    if (settings.verify == TlsVerify::kChainAndName) {
+      error_ = "no host name to verify the server certificate against";
+      closed_ = true;  // start() reports it
+    }
+    return;
+  }
   bool ip = is_ip_literal(peer_name);
   // Servers behind a proxy or on a managed service pick their certificate by SNI; an address
   // is never sent as SNI (RFC 6066).
@@ -146,6 +153,10 @@ void TlsSession::finish_handshake(bool ok) {
 }
 
 TlsSession::Status TlsSession::start(Io& io) {
+  if (closed_) {
+    finish_handshake(false);
+    return Status::kFailed;
+  }
   if (role() == TlsRole::kServer) return Status::kOpen;
   return advance(io);
 }
@@ -163,9 +174,14 @@ TlsSession::Status TlsSession::failed(Io& io, int ssl_result) {
 }
 
 TlsSession::Status TlsSession::failed(Io& io, int, int code) {
+  // The first reason stands: a write the owner made while plaintext was delivered may have
+  // failed already and taken the queued errors with it.
+  if (closed_ && !error_.empty()) return Status::kFailed;
   std::string queued = error_queue_text();
+  // OpenSSL records the chain check's outcome even when told not to act on it (TlsVerify::kNone):
+  // then it is never why the connection failed.
   long verify = SSL_get_verify_result(ssl_);
-  if (verify != X509_V_OK) {
+  if (verify != X509_V_OK && context_->settings().verify != TlsVerify::kNone) {
     error_ = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
   } else if (!queued.empty()) {
     error_ = queued;
@@ -188,6 +204,10 @@ TlsSession::Status TlsSession::advance(Io& io) {
     ~Reset() { s->io_ = nullptr; }
   } reset{this};
   if (!established_) {
+    // SSL_get_error() reads the thread's whole error queue: whatever another OpenSSL user left
+    // there would pass for this call's failure. So it is emptied before each handshake step and
+    // read (writes never ask to be retried with this BIO; a read's reason must outlive them).
+    ERR_clear_error();
     int rc = SSL_do_handshake(ssl_);
     if (rc != 1) {
       int code = SSL_get_error(ssl_, rc);
@@ -210,6 +230,7 @@ TlsSession::Status TlsSession::advance(Io& io) {
   std::size_t filled = 0;
   for (;;) {
     std::size_t got = 0;
+    ERR_clear_error();  // the owner may have used OpenSSL during the last delivery
     int rc = SSL_read_ex(ssl_, buffer + filled, kPlaintextBuffer - filled, &got);
     // Asked now: the owner may write (another SSL call) while the plaintext is delivered.
     int code = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, rc);
