@@ -79,14 +79,24 @@ util::Result<unsigned> parse_protocols(const std::string& text) {
   return allowed;
 }
 
-// PgBouncer's cipher presets; anything else is an OpenSSL cipher list.
+// PgBouncer's cipher presets (libusual's lists, names in any case); anything else is an OpenSSL
+// cipher list.
 std::string cipher_list(const std::string& name) {
-  if (name == "default" || name == "secure" || name.empty()) {
-    return "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL";
+  std::string preset;
+  for (char c : name) preset += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (preset.empty() || preset == "default" || preset == "secure") {
+    return "HIGH+EECDH:HIGH+EDH:!SSLv3:!SHA384:!SHA256:!DSS:!aNULL";
   }
-  if (name == "compat" || name == "normal") return "HIGH:!aNULL";
-  if (name == "legacy") return "ALL:!aNULL";
-  if (name == "insecure" || name == "all") return "ALL:@SECLEVEL=0";
+  if (preset == "normal") {
+    return "HIGH+EECDH:HIGH+EDH:HIGH+RSA:+SHA384:+SHA256:+SSLv3:+EDH:+RSA:-3DES:3DES+RSA:"
+           "!CAMELLIA:!DSS:!aNULL";
+  }
+  if (preset == "fast") {
+    return "HIGH+EECDH:HIGH+EDH:HIGH+RSA:+AES256:+SHA256:+SHA384:+SSLv3:+EDH:+RSA:-3DES:"
+           "3DES+RSA:!CAMELLIA:!DSS:!aNULL";
+  }
+  if (preset == "compat" || preset == "legacy") return "HIGH:+3DES:!aNULL";
+  if (preset == "insecure" || preset == "all") return "ALL:!aNULL:!eNULL";
   return name;
 }
 
