@@ -137,10 +137,22 @@ class AgainstTlsServer(Case):
             with self.subTest(server_tls_sslmode=mode or "default"), tls_pooler(mode) as pooler:
                 self.assert_tls(pooler)
 
-    def test_allow_connects(self):
+    def test_allow_asks_for_tls_as_pgbouncer_does(self):
         with tls_pooler("allow") as pooler:
-            link, _ = self.server_link(pooler)
-            self.assertIn(link["ssl"], (True, False))
+            self.assert_tls(pooler)
+
+    def test_a_changed_server_tls_setting_retires_plain_servers_at_release(self):
+        with tls_pooler("disable") as pooler:
+            _, before = self.server_link(pooler)
+            self.assertEqual(before["tls"], "")
+            with pooler.connect("scramuser", dbname="pgbouncer") as admin:
+                admin.execute("SET server_tls_sslmode = 'require'")
+            link, after = self.server_link(pooler)
+            self.assertTrue(link["ssl"], "the server link stayed plain after SET")
+            self.assertRegex(after["tls"], TLS_COLUMN)
+            with pooler.connect("scramuser", dbname="pgbouncer") as admin:
+                pids = [r["remote_pid"] for r in h.show(admin, "SERVERS")[1]]
+            self.assertNotIn(before["remote_pid"], pids, "the plain server was kept")
 
     def test_verify_ca_trusts_only_server_tls_ca_file(self):
         with tls_pooler("verify-ca") as pooler:
