@@ -96,8 +96,27 @@ make_work() {
   pg_data=$work/data
 }
 
-# start_postgres PORT MAX_CONNECTIONS: initdb, start (throwaway and fast: no fsync), create the
-# bench role and database and load pgbench data at `scale`.
+# make_cert DIR: a throwaway self-signed certificate (EC P-256, CN=localhost, for localhost and
+# 127.0.0.1) in DIR/server.crt, its key in DIR/server.key (0600), both owned by the account the
+# servers run as: PostgreSQL takes a key only from its own user or root, pooler refuses a key
+# that group or others may read.
+make_cert() {
+  local out
+  mkdir -p "$1"
+  if ! out=$(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$1/server.key" -out "$1/server.crt" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "openssl could not make the bench certificate"
+  fi
+  chmod 0755 "$1"
+  chmod 0644 "$1/server.crt"
+  if ((EUID == 0)); then chown -R postgres:postgres "$1"; fi
+}
+
+# start_postgres PORT MAX_CONNECTIONS [EXTRA-LINES]: initdb, start (throwaway and fast: no fsync),
+# create the bench role and database and load pgbench data at `scale`. EXTRA-LINES go to
+# postgresql.conf (ssl = on ...).
 start_postgres() {
   local port=$1 max_connections=$2
   say "starting PostgreSQL 15 on 127.0.0.1:$port"
@@ -116,6 +135,7 @@ shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+${3:-}
 EOF
   as_server "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/postgresql.log" -w -t 120 start >/dev/null ||
     { tail -n 20 "$work/postgresql.log" >&2; die "PostgreSQL did not start"; }
@@ -152,9 +172,10 @@ say_failed() {
   say "  FAILED: $(grep -m 1 -iE 'error|fatal|abort|could not|did not' "$1" || tail -n 1 "$1")"
 }
 
-# median VALUES...: the median of the numeric values, or FAILED if none.
+# median VALUES...: the median of the numeric values (integers or decimals), or FAILED if none.
 median() {
-  printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n |
+  # grep finding nothing is no error here: the answer is then FAILED (with pipefail, it would be).
+  printf '%s\n' "$@" | { grep -E '^[0-9]+(\.[0-9]+)?$' || true; } | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) print "FAILED"; else print v[int((NR + 1) / 2)] }'
 }
 

@@ -16,6 +16,8 @@ packages=(
   # psycopg2: the DB-API driver most health-check scripts use (integration/test_console_drivers.py).
   python3-psycopg2
   procps iproute2 util-linux coreutils
+  # The openssl command makes the throwaway certificates of `make run` and `make bench`.
+  openssl
   # systemd-analyze and systemd-sysusers check systemd/ offline (scripts/verify-service.sh); no
   # running systemd is needed.
   systemd

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: a throwaway PostgreSQL 15 with pooler in front of it, to try pooler by hand.
-# State lives in .run/ (wiped on each start); Ctrl-C stops pooler and PostgreSQL.
+# State lives in .run/ (wiped on each start), a throwaway TLS certificate for clients included;
+# Ctrl-C stops pooler and PostgreSQL.
 # Knobs: POOLER_PORT (6432), POOLER_BIN (build/pooler), DEMO_PASSWORD (demo), DEMO_TAIL=0.
 set -euo pipefail
 
@@ -171,6 +172,18 @@ if ((EUID == 0)) && as_server test -x "$pooler_bin" -a -x "$run_dir" 2>/dev/null
 fi
 
 (umask 077 && printf '"demo" "%s"\n' "${password//\"/\"\"}" >"$run_dir/userlist.txt")
+# A throwaway self-signed certificate for client TLS, made afresh on every run: EC P-256, valid
+# for localhost and 127.0.0.1, so sslmode=verify-full can check it against itself.
+tls_key=$run_dir/server.key
+tls_cert=$run_dir/server.crt
+rm -f "$tls_key" "$tls_cert"
+if ! openssl_out=$(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+  -nodes -days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$tls_key" -out "$tls_cert" 2>&1); then
+  printf '%s\n' "$openssl_out" >&2
+  die "openssl could not make the demo certificate"
+fi
+chmod 0644 "$tls_cert"
 cat >"$run_dir/pooler.ini" <<EOF
 ; Written by scripts/run-demo.sh; rewritten on every run.
 [databases]
@@ -185,8 +198,12 @@ auth_file = $run_dir/userlist.txt
 pool_mode = transaction
 default_pool_size = 5
 admin_users = demo
+; TLS for clients that ask for it; plain clients still get in (prefer).
+client_tls_sslmode = prefer
+client_tls_key_file = $tls_key
+client_tls_cert_file = $tls_cert
 EOF
-if [[ -n $pooler_user ]]; then chown "$pooler_user:" "$run_dir/userlist.txt"; fi
+if [[ -n $pooler_user ]]; then chown "$pooler_user:" "$run_dir/userlist.txt" "$tls_key"; fi
 
 say "starting pooler on 127.0.0.1:$pooler_port (log in $run_dir/pooler.log)"
 (cd / && exec "${pooler_cmd[@]}") >"$run_dir/pooler.log" 2>&1 &
@@ -209,11 +226,15 @@ cat <<EOF
 pooler is listening on 127.0.0.1:$pooler_port in front of PostgreSQL 15 on 127.0.0.1:$pg_port.
 
   connect:        PGPASSWORD=$password psql -h 127.0.0.1 -p $pooler_port -U demo demo
+                  (libpq's default sslmode=prefer takes the TLS offered; PGSSLMODE=disable: plain)
+  over TLS:       PGPASSWORD=$password psql "host=127.0.0.1 port=$pooler_port user=demo dbname=demo sslmode=require"
+  TLS, verified:  PGPASSWORD=$password psql "host=localhost port=$pooler_port user=demo dbname=demo sslmode=verify-full sslrootcert=$tls_cert"
   load data:      PGPASSWORD=$password pgbench -i -s 10 -h 127.0.0.1 -p $pg_port -U demo demo
                   (straight to PostgreSQL; -p $pooler_port does the same through pooler)
   benchmark:      PGPASSWORD=$password pgbench -h 127.0.0.1 -p $pooler_port -U demo -c 50 -j 2 -T 10 demo
   admin console:  PGPASSWORD=$password psql -h 127.0.0.1 -p $pooler_port -U demo pgbouncer
   config / logs:  $run_dir/pooler.ini, $run_dir/pooler.log, $pg_area/postgresql.log
+  certificate:    $tls_cert (self-signed, made for this run; key $tls_key)
 
 Press Ctrl-C to stop pooler and PostgreSQL.
 
