@@ -12,6 +12,7 @@ the pooler-to-PostgreSQL side in test_tls_server.py."""
 
 import os
 import shutil
+import subprocess
 import ssl
 import time
 
@@ -134,6 +135,13 @@ class PoolerCertificate(ts.TlsCase):
         log = pooler.log()
         self.assertIn(key, log, "the refusal does not name the key file")
         self.assert_no_key_material(log, k.server_key)
+        # --check tries the TLS files as a start does, so the same file fails the check.
+        check = subprocess.run([h.pooler_bin(), "--check", pooler.ini], capture_output=True,
+                               text=True, timeout=30)
+        self.assertEqual(check.returncode, 1, check.stdout + check.stderr)
+        self.assertIn(key, check.stdout)
+        self.assertIn("group or world access", check.stdout)
+        self.assert_no_key_material(check.stdout + check.stderr, k.server_key)
         # The same key with mode 0600 is fine: the refusal was about the mode.
         good = k.key_copy(k.server_key, 0o600)
         with Pooler(client_tls("prefer", client_tls_key_file=good)) as pooler:

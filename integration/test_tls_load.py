@@ -213,7 +213,10 @@ class Reload(Case):
             log_before = len(pooler.log())
             with open(cert, "w") as f:
                 f.write("this is not a certificate\n")
-            reload()
+            refused = reload()
+            # The console's RELOAD says the TLS part did not take, naming the file.
+            self.assertIsNotNone(refused, "RELOAD reported success with a broken certificate")
+            self.assertIn(cert, str(refused))
             problem = h.wait_until(
                 lambda: ts.first_match(r"(?i).*(error|warning|fatal|fail).*(tls|ssl|cert).*|"
                                        r".*(tls|ssl|cert).*(error|warning|fatal|fail).*",

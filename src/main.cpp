@@ -104,8 +104,14 @@ int main(int argc, char** argv) {
   auto loaded = pooler::config::load_config_file(run_options.config_path);
   if (check) {
     for (const auto& d : loaded.diagnostics) std::cout << pooler::config::format(d) << "\n";
-    std::cout << (loaded.ok() ? "configuration is valid\n" : "configuration has errors\n");
-    return loaded.ok() ? 0 : 1;
+    // The TLS files too: a key others can read or a certificate that does not load would
+    // otherwise pass the check and stop the start.
+    std::optional<std::string> tls_error;
+    if (loaded.ok()) tls_error = pooler::app::check_tls(loaded.config.settings);
+    if (tls_error) std::cout << run_options.config_path << ": error: " << *tls_error << "\n";
+    bool valid = loaded.ok() && !tls_error;
+    std::cout << (valid ? "configuration is valid\n" : "configuration has errors\n");
+    return valid ? 0 : 1;
   }
   if (!loaded.ok()) {
     // Before any log exists: the reasons go to stderr even under -q, or the exit would be mute.

@@ -249,6 +249,11 @@ int App::run() {
   return 0;
 }
 
+std::optional<std::string> check_tls(const config::Settings& settings) {
+  TlsSetup tls;
+  return tls.apply(settings);
+}
+
 util::LogOptions log_options_for(const config::Settings& settings,
                                  const util::LogOptions& command_line) {
   util::LogOptions options = command_line;

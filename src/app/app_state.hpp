@@ -77,8 +77,9 @@ struct App::State final : admin::Controls {
   void send_to_webhook(const std::vector<alerts::Alert>& changes, util::TimePoint now);
   // Re-reads the config file; on errors keeps the running config and returns the reason.
   std::optional<std::string> reload_config();
-  // Swaps in `next` (already validated) and applies it to pools and clients.
-  void adopt(std::shared_ptr<const config::Config> next);
+  // Swaps in `next` (already validated) and applies it to pools and clients; the TLS files'
+  // error, if a context could not be rebuilt (the old one then stays).
+  std::optional<std::string> adopt(std::shared_ptr<const config::Config> next);
   // dns_max_ttl and dns_nxdomain_ttl from the config in force.
   void apply_dns_settings();
   // Builds or rebuilds the TLS contexts and hands them to clients and pools; the error, if any.

@@ -160,7 +160,9 @@ Outcome App::State::set(const std::string& key, const std::string& value) {
     return Outcome::failed(ss::kInvalidParameterValue, *problem);
   }
   spdlog::info("SET {} = {}", row->key, config::render_setting(*row, next->settings));
-  adopt(std::move(next));
+  if (auto tls_error = adopt(std::move(next))) {
+    return Outcome::failed(ss::kConfigFileError, *tls_error);
+  }
   return Outcome::done();
 }
 
@@ -186,13 +188,18 @@ std::optional<std::string> App::State::reload_config() {
     spdlog::warn("reload: {} changed but take effect only after a restart",
                  fmt::join(plan.needs_restart, ", "));
   }
-  adopt(std::move(next));
-  ++pools.events().reloads_ok;
+  auto tls_error = adopt(std::move(next));
   notify_service("READY=1");
+  if (tls_error) {
+    // The rest is in force; the TLS side kept what it had, so the reload did not do it all.
+    ++pools.events().reloads_failed;
+    return "configuration reloaded, but " + *tls_error + "; the previous TLS settings stay";
+  }
+  ++pools.events().reloads_ok;
   return std::nullopt;
 }
 
-void App::State::adopt(std::shared_ptr<const config::Config> next) {
+std::optional<std::string> App::State::adopt(std::shared_ptr<const config::Config> next) {
   config = std::move(next);
   // Like PgBouncer's reload: the log file is reopened (so rotation needs only a SIGHUP), verbose
   // and the syslog settings take effect at once.
@@ -201,7 +208,8 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
     spdlog::error("{}; logging goes on as before", *error);
   }
   apply_dns_settings();
-  apply_tls_settings();  // a failure keeps the running contexts and is logged
+  // A failure keeps the running contexts (TLS never drops), is logged, and is returned.
+  std::optional<std::string> tls_error = apply_tls_settings();
   std::set<std::string> gone = pools.apply(*config);
   clients.adopt_config(config);
   // Clients of a database that is no longer there (or now forces another user) finish their
@@ -218,6 +226,7 @@ void App::State::adopt(std::shared_ptr<const config::Config> next) {
                              "database \"" + c.database() +
                                  "\" was removed or changed in the configuration; reconnect");
       });
+  return tls_error;
 }
 
 void App::State::begin_shutdown(admin::ShutdownMode mode) {

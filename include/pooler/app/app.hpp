@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ struct RunOptions {
 // settings over the command line's -q, -v and -d.
 util::LogOptions log_options_for(const config::Settings& settings,
                                  const util::LogOptions& command_line);
+
+// Builds the TLS contexts the settings ask for, as a start would (files loaded, key permissions
+// checked): for --check. The error names the side and the file.
+std::optional<std::string> check_tls(const config::Settings& settings);
 
 class App {
  public:
