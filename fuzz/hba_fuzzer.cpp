@@ -1,6 +1,6 @@
-// libFuzzer entry point for the auth_hba_file parser and its first-match decision. Besides no
-// crash and no UB: every diagnostic and every rule names a line of the input that holds
-// something, and a decision is always one of the rules parsed (or none).
+// libFuzzer entry point for the auth_hba_file and auth_ident_file parsers and the decisions on
+// them. Besides no crash and no UB: every diagnostic and every rule or entry names a line of the
+// input that holds something, and an hba decision is always one of the rules parsed (or none).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,6 +9,7 @@
 
 #include "fuzz_check.hpp"
 #include "pooler/config/hba.hpp"
+#include "pooler/config/ident_map.hpp"
 
 namespace {
 
@@ -54,6 +55,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const config::HbaRule* rule = config::match_hba(rules, request);
     require(rule == nullptr ||
             (rule >= rules.rules.data() && rule < rules.rules.data() + rules.rules.size()));
+  }
+  // The same bytes as an ident file. Regular expressions compile with glibc's regcomp, whose
+  // cost grows fast with the pattern: long inputs are left to the hba half.
+  if (size > 512) return 0;
+  std::vector<config::Diagnostic> ident_diagnostics;
+  const config::IdentMaps maps = config::parse_ident_text(text, kFile, ident_diagnostics);
+  for (const config::Diagnostic& d : ident_diagnostics) {
+    require(d.file == kFile && !d.message.empty() && holds_something(lines, d.line));
+  }
+  for (const config::IdentEntry& entry : maps.entries) {
+    require(holds_something(lines, entry.line));
+    config::ident_allows(maps, entry.map, entry.system_name, entry.database_user);
+    config::ident_allows(maps, entry.map, "alice@example.com", "alice");
   }
   return 0;
 }

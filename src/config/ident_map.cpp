@@ -1,0 +1,114 @@
+// pg_ident.conf: three fields per line (quoted with "" where they hold blanks), # comments.
+#include "pooler/config/ident_map.hpp"
+
+namespace pooler::config {
+
+namespace {
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// The fields of a line; false (and `error`) on an unterminated quote.
+bool split(const std::string& line, std::vector<std::string>& fields, std::string& error) {
+  std::size_t i = 0;
+  while (i < line.size()) {
+    if (is_blank(line[i])) {
+      ++i;
+      continue;
+    }
+    if (line[i] == '#') break;
+    std::string field;
+    while (i < line.size() && !is_blank(line[i]) && line[i] != '#') {
+      if (line[i] == '"') {
+        std::size_t close = line.find('"', i + 1);
+        if (close == std::string::npos) {
+          error = "unterminated quoted string";
+          return false;
+        }
+        field.append(line, i + 1, close - i - 1);
+        i = close + 1;
+      } else {
+        field += line[i++];
+      }
+    }
+    fields.push_back(std::move(field));
+  }
+  return true;
+}
+
+}  // namespace
+
+IdentMaps parse_ident_text(const std::string& text, const std::string& file,
+                           std::vector<Diagnostic>& diagnostics) {
+  IdentMaps maps;
+  maps.file = file;
+  int line_number = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_number;
+    auto fail = [&](std::string message) {
+      Diagnostic d;
+      d.file = file;
+      d.line = line_number;
+      d.message = std::move(message);
+      diagnostics.push_back(std::move(d));
+    };
+    std::vector<std::string> fields;
+    std::string error;
+    if (!split(line, fields, error)) {
+      fail(error);
+      continue;
+    }
+    if (fields.empty()) continue;
+    if (fields.size() != 3) {
+      fail("expected three fields (map name, system user name, database user name), got " +
+           std::to_string(fields.size()));
+      continue;
+    }
+    IdentEntry entry{line_number, fields[0], fields[1], fields[2], nullptr};
+    if (entry.system_name.size() > 1 && entry.system_name[0] == '/') {
+      auto compiled = std::make_unique<regex_t>();
+      int rc = regcomp(compiled.get(), entry.system_name.c_str() + 1, REG_EXTENDED);
+      if (rc != 0) {
+        char reason[128];
+        regerror(rc, compiled.get(), reason, sizeof reason);
+        fail("invalid regular expression \"" + entry.system_name.substr(1) + "\": " + reason);
+        continue;
+      }
+      entry.pattern = std::shared_ptr<const regex_t>(compiled.release(), [](const regex_t* r) {
+        regfree(const_cast<regex_t*>(r));
+        delete r;
+      });
+    }
+    maps.entries.push_back(std::move(entry));
+  }
+  return maps;
+}
+
+bool ident_allows(const IdentMaps& maps, const std::string& map, const std::string& system_name,
+                  const std::string& database_user) {
+  for (const IdentEntry& e : maps.entries) {
+    if (e.map != map) continue;
+    if (!e.pattern) {
+      if (e.system_name == system_name && e.database_user == database_user) return true;
+      continue;
+    }
+    regmatch_t match[2];
+    if (regexec(e.pattern.get(), system_name.c_str(), 2, match, 0) != 0) continue;
+    std::string wanted = e.database_user;
+    // As PostgreSQL: \1 in the database user is the first capture of the expression.
+    if (std::size_t at = wanted.find("\\1"); at != std::string::npos) {
+      if (match[1].rm_so < 0) continue;
+      wanted.replace(at, 2, system_name.substr(static_cast<std::size_t>(match[1].rm_so),
+                                               static_cast<std::size_t>(match[1].rm_eo -
+                                                                        match[1].rm_so)));
+    }
+    if (wanted == database_user) return true;
+  }
+  return false;
+}
+
+}  // namespace pooler::config
