@@ -169,11 +169,7 @@ TlsSession::Status TlsSession::receive(util::Bytes ciphertext, Io& io) {
   return status;
 }
 
-TlsSession::Status TlsSession::failed(Io& io, int ssl_result) {
-  return failed(io, ssl_result, SSL_get_error(ssl_, ssl_result));
-}
-
-TlsSession::Status TlsSession::failed(Io& io, int, int code) {
+TlsSession::Status TlsSession::failed(int code) {
   // The first reason stands: a write the owner made while plaintext was delivered may have
   // failed already and taken the queued errors with it.
   if (closed_ && !error_.empty()) return Status::kFailed;
@@ -191,8 +187,6 @@ TlsSession::Status TlsSession::failed(Io& io, int, int code) {
     error_ = "TLS error " + std::to_string(code);
   }
   closed_ = true;
-  // An alert OpenSSL produced on the way out (unknown CA, no shared cipher) tells the peer why.
-  (void)io;
   if (!established_) finish_handshake(false);
   return Status::kFailed;
 }
@@ -212,7 +206,7 @@ TlsSession::Status TlsSession::advance(Io& io) {
     if (rc != 1) {
       int code = SSL_get_error(ssl_, rc);
       if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return Status::kOpen;
-      return failed(io, rc);
+      return failed(code);
     }
     established_ = true;
     finish_handshake(true);
@@ -249,7 +243,7 @@ TlsSession::Status TlsSession::advance(Io& io) {
       closed_ = true;
       return Status::kPeerClosed;
     }
-    return failed(io, rc, code);
+    return failed(code);
   }
 }
 
@@ -273,7 +267,7 @@ TlsSession::Status TlsSession::send(util::Bytes plaintext, Io& io) {
   // Without partial writes OpenSSL takes everything in one call, a record per 16 KB.
   int rc = SSL_write_ex(ssl_, plaintext.data(), plaintext.size(), &written);
   io_ = outer;
-  if (rc != 1) return failed(io, rc);
+  if (rc != 1) return failed(SSL_get_error(ssl_, rc));
   return Status::kOpen;
 }
 

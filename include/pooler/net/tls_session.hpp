@@ -68,8 +68,8 @@ class TlsSession {
  private:
   Status advance(Io& io);
   Status flush_held(Io& io);
-  Status failed(Io& io, int ssl_result);
-  Status failed(Io& io, int ssl_result, int ssl_error);
+  // Records why (the first reason stands) from SSL_get_error()'s `ssl_error` and the queue.
+  Status failed(int ssl_error);
   void finish_handshake(bool ok);
 
   std::shared_ptr<const TlsContext> context_;
