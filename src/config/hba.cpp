@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "text_lines.hpp"
+
 namespace pooler::config {
 
 namespace {
@@ -343,26 +345,19 @@ HbaRules parse_hba_text(const std::string& text, const std::string& file,
   Parser parser(file, read_file, diagnostics);
   std::string record;
   int first_line = 0;
-  int line_number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_number;
+  for_each_line(text, [&](int line_number, std::string line) {
     if (record.empty()) first_line = line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     // A trailing backslash continues the record (outside a comment).
     if (!line.empty() && line.back() == '\\' && line.find('#') == std::string::npos) {
       line.pop_back();
       record += line + " ";
-      continue;
+      return;
     }
     record += line;
     parser.record(record, first_line, rules);
     record.clear();
-  }
+  });
   if (!record.empty()) parser.record(record, first_line, rules);
   return rules;
 }

@@ -1,6 +1,8 @@
 // pg_ident.conf: three fields per line (quoted with "" where they hold blanks), # comments.
 #include "pooler/config/ident_map.hpp"
 
+#include "text_lines.hpp"
+
 namespace pooler::config {
 
 namespace {
@@ -41,14 +43,7 @@ IdentMaps parse_ident_text(const std::string& text, const std::string& file,
                            std::vector<Diagnostic>& diagnostics) {
   IdentMaps maps;
   maps.file = file;
-  int line_number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_number;
+  for_each_line(text, [&](int line_number, const std::string& line) {
     auto fail = [&](std::string message) {
       Diagnostic d;
       d.file = file;
@@ -60,13 +55,13 @@ IdentMaps parse_ident_text(const std::string& text, const std::string& file,
     std::string error;
     if (!split(line, fields, error)) {
       fail(error);
-      continue;
+      return;
     }
-    if (fields.empty()) continue;
+    if (fields.empty()) return;
     if (fields.size() != 3) {
       fail("expected three fields (map name, system user name, database user name), got " +
            std::to_string(fields.size()));
-      continue;
+      return;
     }
     IdentEntry entry{line_number, fields[0], fields[1], fields[2], nullptr};
     if (entry.system_name.size() > 1 && entry.system_name[0] == '/') {
@@ -76,7 +71,7 @@ IdentMaps parse_ident_text(const std::string& text, const std::string& file,
         char reason[128];
         regerror(rc, compiled.get(), reason, sizeof reason);
         fail("invalid regular expression \"" + entry.system_name.substr(1) + "\": " + reason);
-        continue;
+        return;
       }
       entry.pattern = std::shared_ptr<const regex_t>(compiled.release(), [](const regex_t* r) {
         regfree(const_cast<regex_t*>(r));
@@ -84,7 +79,7 @@ IdentMaps parse_ident_text(const std::string& text, const std::string& file,
       });
     }
     maps.entries.push_back(std::move(entry));
-  }
+  });
   return maps;
 }
 
