@@ -37,6 +37,20 @@ bool split(const std::string& line, std::vector<std::string>& fields, std::strin
   return true;
 }
 
+// glibc's regcomp copies the tree under every '+' and {m,n}: nested ones grow it exponentially
+// (a fuzzed "x++++..." took gigabytes). Patterns are kept to what ident maps need.
+constexpr std::size_t kMaxPattern = 256;
+constexpr int kMaxPlus = 8;
+
+const char* unsafe_pattern(const std::string& pattern) {
+  if (pattern.size() > kMaxPattern) return "longer than 256 bytes";
+  if (pattern.find('{') != std::string::npos) return "counted repetition ({m,n}) is not supported";
+  int plus = 0;
+  for (char c : pattern) plus += c == '+' ? 1 : 0;
+  if (plus > kMaxPlus) return "more than 8 '+' repetitions";
+  return nullptr;
+}
+
 }  // namespace
 
 IdentMaps parse_ident_text(const std::string& text, const std::string& file,
@@ -65,6 +79,10 @@ IdentMaps parse_ident_text(const std::string& text, const std::string& file,
     }
     IdentEntry entry{line_number, fields[0], fields[1], fields[2], nullptr};
     if (entry.system_name.size() > 1 && entry.system_name[0] == '/') {
+      if (const char* why = unsafe_pattern(entry.system_name.substr(1))) {
+        fail("regular expression refused: " + std::string(why));
+        return;
+      }
       auto compiled = std::make_unique<regex_t>();
       int rc = regcomp(compiled.get(), entry.system_name.c_str() + 1, REG_EXTENDED);
       if (rc != 0) {

@@ -54,6 +54,9 @@ TEST_CASE("ident: each error names the file and line, and the line is left out")
        "expected three fields (map name, system user name, database user name), got 4"},
       {"ops \"root postgres\n", "unterminated quoted string"},
       {"ops /([a-z postgres\n", "invalid regular expression \"([a-z\""},
+      {"ops /^(a{1,100}){1,100}$ postgres\n",
+       "regular expression refused: counted repetition ({m,n}) is not supported"},
+      {"ops /x+++++++++ postgres\n", "regular expression refused: more than 8 '+' repetitions"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.text);
