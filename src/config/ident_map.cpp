@@ -48,6 +48,12 @@ const char* unsafe_pattern(const std::string& pattern) {
   int plus = 0;
   for (char c : pattern) plus += c == '+' ? 1 : 0;
   if (plus > kMaxPlus) return "more than 8 '+' repetitions";
+  // A back-reference makes matching exponential; \1 belongs in the database user field.
+  for (std::size_t i = 0; i + 1 < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && pattern[i + 1] >= '1' && pattern[i + 1] <= '9') {
+      return "back-references (\\1) are not supported in the pattern";
+    }
+  }
   return nullptr;
 }
 

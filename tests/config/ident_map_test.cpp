@@ -57,6 +57,8 @@ TEST_CASE("ident: each error names the file and line, and the line is left out")
       {"ops /^(a{1,100}){1,100}$ postgres\n",
        "regular expression refused: counted repetition ({m,n}) is not supported"},
       {"ops /x+++++++++ postgres\n", "regular expression refused: more than 8 '+' repetitions"},
+      {"ops /^(a*)\\1$ postgres\n",
+       "regular expression refused: back-references (\\1) are not supported in the pattern"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.text);
