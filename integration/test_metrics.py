@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import psycopg
 
@@ -82,6 +83,12 @@ class MetricsPooler(Pooler):
 
     def metrics_text(self):
         status, body = self.get("/metrics")
+        # Right after start the janitor may not have taken its first sample yet (slow under
+        # ASan): that 503 is documented, and waited out.
+        deadline = time.monotonic() + 10
+        while status == 503 and body.startswith("no sample yet") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status, body = self.get("/metrics")
         if status != 200:
             raise AssertionError(f"/metrics answered {status}: {body[:300]}")
         return body
