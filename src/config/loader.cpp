@@ -8,6 +8,7 @@
 
 #include "conninfo.hpp"
 #include "entry_params.hpp"
+#include "hba_files.hpp"
 #include "ini_reader.hpp"
 #include "pooler/config/schema.hpp"
 #include "pooler/config/spelling.hpp"
@@ -68,6 +69,10 @@ class Interpreter {
         settings.auth_file.empty()) {
       fail(where_set("auth_type"), "auth_file",
            std::string("auth_file is required for auth_type=") + to_string(type));
+    }
+    if (type == AuthType::kHba && settings.auth_hba_file.empty()) {
+      fail(where_set("auth_type"), "auth_hba_file",
+           "auth_hba_file is required for auth_type=hba");
     }
     // The files themselves are loaded (and their permissions checked) when the TLS context is
     // built; here only what cannot work whatever the files hold.
@@ -222,9 +227,14 @@ class Interpreter {
   std::map<std::string, Location> user_locations_;
 };
 
-// Parses `text` and says where auth_file was set, which load_config_file needs to name the line
-// when the file cannot be read.
-LoadResult parse(const std::string& text, const std::string& file, Location* auth_file_at) {
+// Where the keys naming other files were set, for load_config_file to name the line when one
+// cannot be read.
+struct FileKeys {
+  Location auth_file;
+  HbaFileKeys hba;
+};
+
+LoadResult parse(const std::string& text, const std::string& file, FileKeys* keys) {
   LoadResult result;
   result.config.path = file;
   Interpreter interpreter(result, file);
@@ -236,8 +246,9 @@ LoadResult parse(const std::string& text, const std::string& file, Location* aut
     }
   }
   interpreter.check_cross_keys();
-  if (auth_file_at != nullptr) {
-    *auth_file_at = interpreter.where_set("auth_file");
+  if (keys != nullptr) {
+    keys->auth_file = interpreter.where_set("auth_file");
+    keys->hba = {interpreter.where_set("auth_hba_file"), interpreter.where_set("auth_ident_file")};
   }
   return result;
 }
@@ -257,19 +268,20 @@ LoadResult load_config_file(const std::string& path) {
         Diagnostic{Severity::kError, path, 0, "", "cannot read config file: " + text.error()});
     return result;
   }
-  Location auth_file_at;
-  LoadResult result = parse(*text, path, &auth_file_at);
+  FileKeys keys;
+  LoadResult result = parse(*text, path, &keys);
   const std::string& auth_file = result.config.settings.auth_file;
   if (!auth_file.empty()) {
     util::Result<std::string> users = read_whole_file(auth_file);
     if (!users) {
       result.diagnostics.push_back(
-          make_diagnostic(Severity::kError, auth_file_at, "auth_file",
+          make_diagnostic(Severity::kError, keys.auth_file, "auth_file",
                           "cannot read '" + auth_file + "': " + users.error()));
     } else {
       result.config.auth_users = parse_auth_file_text(*users, auth_file, result.diagnostics);
     }
   }
+  load_hba_files(result.config, keys.hba, result.diagnostics);
   return result;
 }
 

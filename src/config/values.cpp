@@ -106,19 +106,19 @@ util::Result<PoolMode> parse_pool_mode(std::string_view text) {
 util::Result<AuthType> parse_auth_type(std::string_view text) {
   text = trim(text);
   for (AuthType type : {AuthType::kTrust, AuthType::kAny, AuthType::kPlain, AuthType::kMd5,
-                        AuthType::kScramSha256, AuthType::kCert}) {
+                        AuthType::kScramSha256, AuthType::kCert, AuthType::kHba}) {
     if (iequals(text, to_string(type))) {
       return type;
     }
   }
-  for (std::string_view later : {"hba", "ldap", "pam"}) {
+  for (std::string_view later : {"ldap", "pam"}) {
     if (iequals(text, later)) {
       return util::Error{"auth_type=" + to_lower(text) +
-                         " is not supported yet (use trust, any, plain, md5, scram-sha-256 or "
-                         "cert)"};
+                         " is not supported yet (use trust, any, plain, md5, scram-sha-256, "
+                         "cert or hba)"};
     }
   }
-  return util::Error{"expected trust, any, plain, md5, scram-sha-256 or cert, got " +
+  return util::Error{"expected trust, any, plain, md5, scram-sha-256, cert or hba, got " +
                      quoted(text)};
 }
 

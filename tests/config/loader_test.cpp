@@ -266,10 +266,19 @@ TEST_CASE("the default auth_type (md5) also needs auth_file; trust and any do no
 }
 
 TEST_CASE("auth types not supported yet are an error naming the type") {
-  LoadResult result = parse_config_text("[pooler]\nauth_type = hba\n", "hba.ini");
+  LoadResult result = parse_config_text("[pooler]\nauth_type = ldap\n", "ldap.ini");
   REQUIRE_FALSE(result.ok());
   CHECK(result.diagnostics[0].key == "auth_type");
-  CHECK(result.diagnostics[0].message.find("auth_type=hba is not supported yet") == 0);
+  CHECK(result.diagnostics[0].message.find("auth_type=ldap is not supported yet") == 0);
+}
+
+TEST_CASE("auth_type = hba needs auth_hba_file, and not auth_file") {
+  Diagnostic d = only(parse_config_text("[pooler]\n\nauth_type = hba\n", "hba.ini").diagnostics);
+  CHECK(d.key == "auth_hba_file");
+  CHECK(d.line == 3);
+  CHECK(d.message == "auth_hba_file is required for auth_type=hba");
+  CHECK(parse_config_text("[pooler]\nauth_type = hba\nauth_hba_file = hba.conf\n", "hba.ini")
+            .diagnostics.empty());
 }
 
 TEST_CASE("client TLS that cannot work is an error naming what it lacks") {

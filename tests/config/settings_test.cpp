@@ -156,7 +156,8 @@ TEST_CASE("auth_type: supported values parse, later ones are refused by name") {
   CHECK(*parse_auth_type("trust") == AuthType::kTrust);
   CHECK(*parse_auth_type("plain") == AuthType::kPlain);
   CHECK(*parse_auth_type("cert") == AuthType::kCert);
-  for (std::string_view later : {"hba", "ldap", "pam"}) {
+  CHECK(*parse_auth_type("HBA") == AuthType::kHba);
+  for (std::string_view later : {"ldap", "pam"}) {
     CAPTURE(later);
     CHECK(parse_auth_type(later).error().find("not supported yet") != std::string::npos);
   }

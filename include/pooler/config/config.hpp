@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "pooler/config/alert_rules.hpp"
 
 namespace pooler::config {
+
+struct HbaRules;   // hba.hpp
+struct IdentMaps;  // ident_map.hpp
 
 enum class PoolMode { kSession, kTransaction, kStatement };
 enum class AuthType { kTrust, kPlain, kMd5, kScramSha256, kAny, kHba, kCert };
@@ -225,6 +229,10 @@ struct Config {
   std::map<std::string, DatabaseEntry> databases;  // by name; "*" is the fallback
   std::map<std::string, UserEntry> users;
   std::map<std::string, UserSecret> auth_users;  // loaded from settings.auth_file
+  // auth_type = hba: the rules of settings.auth_hba_file and the maps of auth_ident_file (no
+  // entries when it is not set); null for other auth types. Shared, so a Config copies cheaply.
+  std::shared_ptr<const HbaRules> hba;
+  std::shared_ptr<const IdentMaps> ident_maps;
   std::vector<AlertRuleSettings> alerts = default_alert_rules();  // [alerts]
 
   // The entry a client's database name resolves to: itself, else the "*" fallback with dbname

@@ -17,11 +17,12 @@ struct LoadResult {
 
 // Parses ini text; `file` is only used to name the source in diagnostics and to resolve
 // relative paths (%include, auth_file are resolved against the current directory, as PgBouncer).
-// Does not read auth_file.
+// Does not read auth_file or the hba files.
 LoadResult parse_config_text(const std::string& text, const std::string& file);
 
-// Reads and parses the file, then loads settings.auth_file (if set) into auth_users.
-// An unreadable config file or auth_file is an error diagnostic, never an exception.
+// Reads and parses the file, then loads settings.auth_file (if set) into auth_users and, with
+// auth_type = hba, auth_hba_file and auth_ident_file into hba and ident_maps. An unreadable file
+// is an error diagnostic, never an exception; so is any error inside the hba or ident file.
 LoadResult load_config_file(const std::string& path);
 
 // Parses auth_file text (userlist.txt format) into entries, with diagnostics for bad lines.

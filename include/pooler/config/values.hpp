@@ -29,8 +29,8 @@ util::Result<bool> parse_bool(std::string_view text);
 
 util::Result<PoolMode> parse_pool_mode(std::string_view text);
 
-// Every PgBouncer auth_type parses, but hba, cert, ldap and pam are refused as not supported yet
-// rather than silently weakened.
+// Every PgBouncer auth_type parses, but ldap and pam are refused as not supported yet rather than
+// silently weakened.
 util::Result<AuthType> parse_auth_type(std::string_view text);
 
 // One of `choices`, compared case-insensitively; returns the choice's own spelling.
