@@ -187,16 +187,14 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   }
   // Whether the database exists is told only after authentication, so the answer cannot be
   // used to probe for names.
-  authenticator_ = std::make_unique<Authenticator>(settings.auth_type, user_,
+  std::optional<config::AuthType> auth_type = run_login_method();
+  if (!auth_type) return;
+  authenticator_ = std::make_unique<Authenticator>(*auth_type, user_,
                                                    config_->find_secret(user_),
                                                    settings.scram_iterations,
                                                    context_.clients.mock_seed(),
                                                    stream_->tls_server_end_point());
   state_ = ClientState::kAuth;
-  if (settings.auth_type == config::AuthType::kCert) {
-    certificate_login();
-    return;
-  }
   if (authenticator_->refused_without_password()) {
     auth_failed("user not found in auth_file");
     return;
@@ -208,14 +206,15 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   stream_->write(authenticator_->start());
 }
 
-void ClientConnection::certificate_login() {
+void ClientConnection::certificate_login(const std::string& map) {
   // PgBouncer's log reasons; the client hears only that the certificate did not do.
   const char* reason = nullptr;
   if (!stream_->tls()) {
     reason = "TLS connection required";
   } else if (!stream_->tls_peer_certificate()) {
     reason = "TLS client certificate required";
-  } else if (!util::constant_time_equal(stream_->tls_peer_common_name(), user_)) {
+  } else if (map.empty() ? !util::constant_time_equal(stream_->tls_peer_common_name(), user_)
+                         : !ident_allows(map, stream_->tls_peer_common_name())) {
     reason = "TLS certificate name mismatch";
   }
   if (reason != nullptr) {

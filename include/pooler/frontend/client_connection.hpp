@@ -107,8 +107,17 @@ class ClientConnection final : public net::StreamHandler,
   void handle_startup_bytes();
   // An SSLRequest, or (direct) a ClientHello in `buffer_`: true if a handshake started.
   bool start_tls(bool direct);
-  // auth_type = cert: the verified client certificate's common name must be the user name.
-  void certificate_login();
+  // Decides how the login authenticates (auth_type, or the hba rule) and finishes the logins
+  // that need no password exchange: refused, peer, cert. Returns the auth type the
+  // Authenticator runs, or nullopt when the login has been dealt with.
+  std::optional<config::AuthType> run_login_method();
+  // cert: the verified client certificate's common name must be the user name, or with `map`
+  // (an auth_ident_file map) be mapped to it.
+  void certificate_login(const std::string& map = {});
+  // peer: the unix socket peer's OS user name must be the user name, or be mapped to it.
+  void peer_login(const std::string& map);
+  // Whether the ident map `map` lets `system_name` log in as this client's user.
+  bool ident_allows(const std::string& map, const std::string& system_name) const;
   void handle_startup_message(const protocol::StartupMessage& message);
   void handle_cancel_request(const protocol::CancelRequest& request);
   void handle_auth_bytes();
