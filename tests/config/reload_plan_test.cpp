@@ -1,6 +1,10 @@
 // What a reload changes, and which keys wait for a restart.
 #include <doctest/doctest.h>
 
+#include <memory>
+
+#include "pooler/config/hba.hpp"
+#include "pooler/config/ident_map.hpp"
 #include "pooler/config/loader.hpp"
 #include "pooler/config/reload_plan.hpp"
 
@@ -85,4 +89,32 @@ TEST_CASE("a changed auth_file secret is reported without naming the user") {
   auto plan = pooler::config::diff(running, next);
   CHECK(plan.auth_file_changed);
   CHECK(plan.describe() == "auth_file: changed");
+}
+
+TEST_CASE("changed hba rules or ident maps are reported; the same files read again are not") {
+  auto running = parse(kRunning);
+  std::vector<pooler::config::Diagnostic> ignored;
+  auto rules = [&](const std::string& text) {
+    return std::make_shared<pooler::config::HbaRules>(
+        pooler::config::parse_hba_text(text, "hba.conf", nullptr, ignored));
+  };
+  auto maps = [&](const std::string& text) {
+    return std::make_shared<pooler::config::IdentMaps>(
+        pooler::config::parse_ident_text(text, "ident.conf", ignored));
+  };
+  running.hba = rules("local all all trust\n");
+  running.ident_maps = maps("os /^(.*)$ \\1\n");
+  auto next = running;
+  next.hba = rules("local all all trust\n");
+  next.ident_maps = maps("os /^(.*)$ \\1\n");
+  CHECK(pooler::config::diff(running, next).empty());
+  next.hba = rules("local all all reject\n");
+  auto plan = pooler::config::diff(running, next);
+  CHECK(plan.hba_changed);
+  CHECK(plan.describe() == "hba: changed");
+  next.hba = running.hba;
+  next.ident_maps = maps("os /^(.*)$ admin\n");
+  CHECK(pooler::config::diff(running, next).hba_changed);
+  next.ident_maps = nullptr;
+  CHECK(pooler::config::diff(running, next).hba_changed);
 }

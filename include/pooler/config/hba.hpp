@@ -25,6 +25,7 @@ struct HbaNames {
   bool sameuser = false;     // databases: the one named like the user
   bool replication = false;  // databases: a replication connection (never a pooled one)
   std::vector<std::string> names;
+  bool operator==(const HbaNames&) const = default;
 };
 
 // An address column: everything, or an address under a mask (IPv4 kept as IPv4-mapped IPv6).
@@ -33,6 +34,7 @@ struct HbaAddress {
   std::array<std::uint8_t, 16> address{};
   std::array<std::uint8_t, 16> mask{};
   bool ipv4 = false;
+  bool operator==(const HbaAddress&) const = default;
 };
 
 struct HbaRule {
@@ -43,11 +45,13 @@ struct HbaRule {
   HbaAddress address;  // unused for local
   HbaMethod method = HbaMethod::kReject;
   std::string map;  // map= for peer and cert: the auth_ident_file map to resolve names through
+  bool operator==(const HbaRule&) const = default;
 };
 
 struct HbaRules {
   std::string file;
   std::vector<HbaRule> rules;
+  bool operator==(const HbaRules&) const = default;
 };
 
 // Reads an @file named in the hba file (resolved against the hba file's directory); nullopt

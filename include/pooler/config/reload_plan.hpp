@@ -17,6 +17,7 @@ struct ReloadPlan {
   std::vector<std::string> changed_databases;
   bool users_changed = false;
   bool auth_file_changed = false;
+  bool hba_changed = false;  // auth_type = hba: the rules or the ident maps
   bool alerts_changed = false;
 
   bool empty() const;
