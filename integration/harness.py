@@ -491,14 +491,18 @@ class Pooler:
     args: command-line options before the ini (e.g. ["-q"]).
     launcher: argv run in front of the pooler (it must exec its arguments), e.g. a namespace
         wrapper.
+    files: {name: text} written into the pooler's directory before it starts (an hba file, an
+        ident map); the pooler runs there, so settings may name them relatively. write_file()
+        changes one later (for a RELOAD).
 
     On exit it sends SIGTERM and fails the test if the process crashed: exited before being
     told to, died by another signal, or a sanitizer reported into its output.
     """
 
     def __init__(self, settings=None, databases=None, users=None, user_settings=None,
-                 extra_ini="", args=(), launcher=()):
+                 extra_ini="", args=(), launcher=(), files=None):
         self.settings = dict(settings or {})
+        self.files = dict(files or {})
         self.databases = databases
         self.users = users
         self.user_settings = user_settings or {}
@@ -515,7 +519,16 @@ class Pooler:
     def default_databases(self):
         return {state()["database"]: f"host={HOST} port={pg_port()} dbname={state()['database']}"}
 
+    def write_file(self, name, text):
+        """Writes `text` to `name` in the pooler's directory; returns its path."""
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
     def write_config(self):
+        for name, text in self.files.items():
+            self.write_file(name, text)
         users = self.users
         if users is None:
             users = list(state()["users"].items())
@@ -723,6 +736,17 @@ class Pooler:
 
     def raw_socket(self, timeout=10):
         return socket.create_connection((HOST, self.port), timeout=timeout)
+
+    def unix_socket(self, timeout=10):
+        """A socket connected to the pooler's unix socket (unix_socket_dir is its directory)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(os.path.join(self.dir, f".s.PGSQL.{self.port}"))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def assert_healthy(self, test, user="scramuser"):
         """A normal query through this pooler still works."""
