@@ -23,12 +23,22 @@ std::optional<std::string> read_named_file(const std::string& path, const Locati
   return *text;
 }
 
-// A map= no ident entry defines can only ever refuse: worth a warning, not a failed reload.
-void warn_unknown_maps(const HbaRules& rules, const IdentMaps& maps, const std::string& ident_file,
-                       std::vector<Diagnostic>& out) {
+// Lines that can only ever refuse: worth a warning, not a failed reload. A map= no ident entry
+// defines; cert without the client certificates that only the verify modes ask for.
+void warn_dead_rules(const HbaRules& rules, const IdentMaps& maps, const Settings& settings,
+                     std::vector<Diagnostic>& out) {
+  const std::string& ident_file = settings.auth_ident_file;
+  const std::string& tls_mode = settings.client_tls_sslmode;
+  const bool certificates = tls_mode == "verify-ca" || tls_mode == "verify-full";
   std::set<std::string> defined;
   for (const IdentEntry& entry : maps.entries) defined.insert(entry.map);
   for (const HbaRule& rule : rules.rules) {
+    if (rule.method == HbaMethod::kCert && !certificates) {
+      out.push_back(make_diagnostic(Severity::kWarning, {rules.file, rule.line}, "",
+                                    "cert needs client_tls_sslmode = verify-ca or verify-full "
+                                    "(only they ask for client certificates); this rule refuses "
+                                    "every login"));
+    }
     if (rule.map.empty() || defined.count(rule.map) > 0) continue;
     std::string message = ident_file.empty()
                               ? "map=" + rule.map + " but auth_ident_file is not set"
@@ -45,8 +55,8 @@ void load_hba_files(Config& config, const HbaFileKeys& keys, std::vector<Diagnos
   if (settings.auth_type != AuthType::kHba) return;
   auto maps = std::make_shared<IdentMaps>();
   if (!settings.auth_ident_file.empty()) {
-    if (auto text = read_named_file(settings.auth_ident_file, keys.ident_file, "auth_ident_file",
-                                    out)) {
+    if (auto text =
+            read_named_file(settings.auth_ident_file, keys.ident_file, "auth_ident_file", out)) {
       *maps = parse_ident_text(*text, settings.auth_ident_file, out);
     }
   }
@@ -60,9 +70,9 @@ void load_hba_files(Config& config, const HbaFileKeys& keys, std::vector<Diagnos
     if (!included) return std::nullopt;
     return *included;
   };
-  auto rules = std::make_shared<HbaRules>(
-      parse_hba_text(*text, settings.auth_hba_file, reader, out));
-  warn_unknown_maps(*rules, *maps, settings.auth_ident_file, out);
+  auto rules =
+      std::make_shared<HbaRules>(parse_hba_text(*text, settings.auth_hba_file, reader, out));
+  warn_dead_rules(*rules, *maps, settings, out);
   config.hba = std::move(rules);
   config.ident_maps = std::move(maps);
 }

@@ -55,9 +55,9 @@ TEST_CASE("auth_type = hba without auth_ident_file has maps with no entries") {
 
 TEST_CASE("other auth types read neither file") {
   ScratchDir dir;
-  std::string ini = dir.write("pooler.ini", "[pooler]\nauth_type = trust\nauth_hba_file = " +
-                                                dir.path("missing.conf") + "\nauth_ident_file = " +
-                                                dir.path("missing.ident") + "\n");
+  std::string ini = dir.write(
+      "pooler.ini", "[pooler]\nauth_type = trust\nauth_hba_file = " + dir.path("missing.conf") +
+                        "\nauth_ident_file = " + dir.path("missing.ident") + "\n");
   LoadResult result = load_config_file(ini);
   INFO(render(result.diagnostics));
   CHECK(result.diagnostics.empty());
@@ -80,8 +80,8 @@ TEST_CASE("an unreadable auth_hba_file is an error at the line that set it") {
 TEST_CASE("an unreadable auth_ident_file is an error at the line that set it") {
   ScratchDir dir;
   std::string hba = dir.write("hba.conf", "local all all trust\n");
-  std::string ini = hba_ini(dir, "auth_hba_file = " + hba + "\nauth_ident_file = " +
-                                     dir.path("nope.ident") + "\n");
+  std::string ini = hba_ini(
+      dir, "auth_hba_file = " + hba + "\nauth_ident_file = " + dir.path("nope.ident") + "\n");
   Diagnostic d = only(load_config_file(ini).diagnostics);
   CHECK(d.severity == Severity::kError);
   CHECK(d.file == ini);
@@ -136,11 +136,33 @@ TEST_CASE("a map= that no ident entry defines is a warning at its hba line") {
   CHECK(format(d) == hba + ":2: warning: map \"typo\" is not defined in " + ident +
                          "; this rule refuses every login");
 
-  std::string no_ident = dir.write("plain.ini", "[pooler]\nauth_type = hba\nauth_hba_file = " +
-                                                    hba + "\n");
+  std::string no_ident =
+      dir.write("plain.ini", "[pooler]\nauth_type = hba\nauth_hba_file = " + hba + "\n");
   Diagnostic unset = only(load_config_file(no_ident).diagnostics);
   CHECK(unset.severity == Severity::kWarning);
   CHECK(unset.message == "map=typo but auth_ident_file is not set; this rule refuses every login");
+}
+
+TEST_CASE("a cert line without a verify client_tls_sslmode is a warning at its hba line") {
+  ScratchDir dir;
+  std::string hba = dir.write("hba.conf", "hostssl all all all cert\n");
+  std::string tls =
+      "client_tls_key_file = k.pem\nclient_tls_cert_file = c.pem\n"
+      "client_tls_ca_file = ca.pem\n";
+  std::string ini =
+      hba_ini(dir, "auth_hba_file = " + hba + "\nclient_tls_sslmode = require\n" + tls);
+  LoadResult result = load_config_file(ini);
+  Diagnostic d = only(result.diagnostics);
+  CHECK(result.ok());
+  CHECK(d.severity == Severity::kWarning);
+  CHECK(d.file == hba);
+  CHECK(d.line == 1);
+  CHECK(d.message.find("cert needs client_tls_sslmode = verify-ca or verify-full") == 0);
+  std::string verified =
+      hba_ini(dir, "auth_hba_file = " + hba + "\nclient_tls_sslmode = verify-ca\n" + tls);
+  LoadResult quiet = load_config_file(verified);
+  INFO(render(quiet.diagnostics));
+  CHECK(quiet.diagnostics.empty());
 }
 
 }  // namespace
