@@ -71,8 +71,7 @@ class Interpreter {
            std::string("auth_file is required for auth_type=") + to_string(type));
     }
     if (type == AuthType::kHba && settings.auth_hba_file.empty()) {
-      fail(where_set("auth_type"), "auth_hba_file",
-           "auth_hba_file is required for auth_type=hba");
+      fail(where_set("auth_type"), "auth_hba_file", "auth_hba_file is required for auth_type=hba");
     }
     // The files themselves are loaded (and their permissions checked) when the TLS context is
     // built; here only what cannot work whatever the files hold.

@@ -40,8 +40,7 @@ bool same_ident(const IdentMaps& a, const IdentMaps& b) {
   return a.file == b.file &&
          std::equal(a.entries.begin(), a.entries.end(), b.entries.begin(), b.entries.end(),
                     [](const IdentEntry& x, const IdentEntry& y) {
-                      return x.line == y.line && x.map == y.map &&
-                             x.system_name == y.system_name &&
+                      return x.line == y.line && x.map == y.map && x.system_name == y.system_name &&
                              x.database_user == y.database_user;
                     });
 }
@@ -78,9 +77,8 @@ ReloadPlan diff(const Config& running, const Config& next) {
   }
   plan.users_changed = !same_entries(running.users, next.users);
   plan.auth_file_changed = running.auth_users != next.auth_users;
-  plan.hba_changed =
-      !same_loaded(running.hba, next.hba, std::equal_to<HbaRules>()) ||
-      !same_loaded(running.ident_maps, next.ident_maps, same_ident);
+  plan.hba_changed = !same_loaded(running.hba, next.hba, std::equal_to<HbaRules>()) ||
+                     !same_loaded(running.ident_maps, next.ident_maps, same_ident);
   plan.alerts_changed = running.alerts != next.alerts;
   return plan;
 }

@@ -64,9 +64,9 @@ TEST_CASE("each hba method becomes the way the frontend authenticates") {
     AuthType type;
     int line;
   };
-  for (Expect e : {Expect{"trustdb", AuthType::kTrust, 1}, Expect{"passdb", AuthType::kPlain, 2},
-                   Expect{"md5db", AuthType::kMd5, 3},
-                   Expect{"scramdb", AuthType::kScramSha256, 4}}) {
+  for (Expect e :
+       {Expect{"trustdb", AuthType::kTrust, 1}, Expect{"passdb", AuthType::kPlain, 2},
+        Expect{"md5db", AuthType::kMd5, 3}, Expect{"scramdb", AuthType::kScramSha256, 4}}) {
     CAPTURE(e.database);
     LoginMethod method = decide_login_method(config, tcp(e.database, "alice"));
     CHECK(method.kind == LoginKind::kAuthenticator);

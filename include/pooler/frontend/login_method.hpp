@@ -28,9 +28,9 @@ enum class LoginKind {
 struct LoginMethod {
   LoginKind kind = LoginKind::kAuthenticator;
   config::AuthType auth_type = config::AuthType::kMd5;  // for kAuthenticator
-  std::string map;       // kCertificate, kPeer: the auth_ident_file map; empty: names must match
-  std::string refusal;   // kRefused: the message, in PostgreSQL's words
-  int hba_line = 0;      // the hba rule it came from; 0 when auth_type is not hba
+  std::string map;      // kCertificate, kPeer: the auth_ident_file map; empty: names must match
+  std::string refusal;  // kRefused: the message, in PostgreSQL's words
+  int hba_line = 0;     // the hba rule it came from; 0 when auth_type is not hba
 };
 
 LoginMethod decide_login_method(const config::Config& config, const LoginRequest& request);
