@@ -38,6 +38,7 @@ void ClientConnection::begin_authentication() {
     return;
   }
   answer_from_cache_ = true;
+  ++context_.pools.events().auth_cache_hits;
   take_answer(*cached);
   authenticate_with(looked_up_ ? &*looked_up_ : nullptr);
 }
@@ -62,6 +63,10 @@ void ClientConnection::look_up_secret() {
 void ClientConnection::on_lookup_answer(const AuthQueryAnswer& answer) {
   // The look-up calls this last thing and may go now; its answer is a copy.
   std::unique_ptr<SecretLookup> finished = std::move(lookup_);
+  metrics::Events& events = context_.pools.events();
+  ++(answer.kind == AuthQueryAnswer::Kind::kSecret  ? events.auth_lookups_found
+     : answer.kind == AuthQueryAnswer::Kind::kError ? events.auth_lookups_failed
+                                                    : events.auth_lookups_missing);
   if (answer.kind == AuthQueryAnswer::Kind::kError) {
     // Says nothing of the user: the same for every name, and the detail only in the log.
     spdlog::warn("{} auth_query failed: {}", prefix(), answer.error);
