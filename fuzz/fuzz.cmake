@@ -28,6 +28,7 @@ pooler_fuzzer(codec pooler_protocol)
 pooler_fuzzer(config pooler_config SEEDS ${CMAKE_SOURCE_DIR}/etc/pooler.ini)
 pooler_fuzzer(auth_file pooler_config)
 pooler_fuzzer(hba pooler_config)
+pooler_fuzzer(auth_query pooler_backend)
 pooler_fuzzer(console pooler_admin)
 pooler_fuzzer(console_session pooler_admin)
 # Its server certificate is made at start-up by the unit tests' certificate helper.

@@ -128,6 +128,9 @@ Outcome App::State::reconnect(const admin::Database& database) {
   if (auto error = unknown(database)) return *error;
   spdlog::info("RECONNECT {}", database.value_or("(all)"));
   pools.reconnect(database);
+  // New servers may log in differently; so may users auth_query found (PgBouncer keeps no cache
+  // to clear, so nothing of it outlives a RECONNECT here either).
+  clients.auth_cache().clear();
   return Outcome::done();
 }
 
@@ -212,6 +215,7 @@ std::optional<std::string> App::State::adopt(std::shared_ptr<const config::Confi
   std::optional<std::string> tls_error = apply_tls_settings();
   std::set<std::string> gone = pools.apply(*config);
   clients.adopt_config(config);
+  clients.auth_cache().clear();  // the look-ups, their queries or their users may have changed
   // Clients of a database that is no longer there (or now forces another user) finish their
   // transaction first, then are told.
   clients.for_each_selected(

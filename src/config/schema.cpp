@@ -130,6 +130,10 @@ std::vector<SettingRow> build_rows() {
            "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
            "FROM pg_authid WHERE rolname=$1 AND rolcanlogin"),
       text("auth_dbname", &S::auth_dbname),
+      // pooler's own: how long an auth_query answer serves later logins (0: never cached), and
+      // how many answers are kept.
+      seconds("auth_query_cache_ttl", &S::auth_query_cache_ttl, "60"),
+      integer("auth_query_cache_size", &S::auth_query_cache_size, "10000", kLive, 0),
       text("auth_ldap_options", &S::auth_ldap_options),
 
       // Log

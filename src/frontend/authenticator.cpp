@@ -161,6 +161,7 @@ Authenticator::Outcome Authenticator::handle(util::Bytes body, std::string& repl
       util::ByteReader r(body);
       auto password = r.cstring();
       if (!password) return fail("malformed password message");
+      last_answer_ = *password;
       if (!check_cleartext(*password)) {
         return fail(secret_ ? "password mismatch" : "user not found in auth_file");
       }
@@ -170,6 +171,7 @@ Authenticator::Outcome Authenticator::handle(util::Bytes body, std::string& repl
       util::ByteReader r(body);
       auto answer = r.cstring();
       if (!answer) return fail("malformed password message");
+      last_answer_ = *answer;
       if (!secret_) return fail("user not found in auth_file");
       auto expected = protocol::md5_salted_response(secret_->secret, md5_salt_);
       return util::constant_time_equal(*answer, expected) ? Outcome::kOk
@@ -203,6 +205,24 @@ Authenticator::Outcome Authenticator::handle(util::Bytes body, std::string& repl
   if (!secret_) return fail("user not found in auth_file");
   protocol::append_auth_sasl_final(reply, *final_message);
   return Outcome::kOk;
+}
+
+bool Authenticator::accepts_with(const config::UserSecret& fresh) {
+  if (last_answer_.empty()) return false;
+  if (method_ == Method::kCleartext) {
+    secret_ = fresh;
+    verifier_.reset();
+    if (auto v = protocol::parse_scram_verifier(fresh.secret)) verifier_ = *v;
+    mock_ = false;
+    return check_cleartext(last_answer_);
+  }
+  if (method_ == Method::kMd5 && protocol::is_md5_secret(fresh.secret)) {
+    auto expected = protocol::md5_salted_response(fresh.secret, md5_salt_);
+    if (!util::constant_time_equal(last_answer_, expected)) return false;
+    secret_ = fresh;
+    return true;
+  }
+  return false;
 }
 
 std::optional<protocol::ScramKey> Authenticator::scram_client_key() const {

@@ -370,6 +370,10 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
   switch (state_) {
     case ClientState::kStartup:
     case ClientState::kAuth:
+      if (lookup_ && now >= lookup_deadline_) {
+        on_lookup_answer({backend::AuthQueryAnswer::Kind::kError, {}, "auth_query timed out"});
+        return;
+      }
       if (expired(connected_at_, login_timeout_)) {
         context_.pools.events().count(metrics::Timeout::kClientLoginTimeout);
         refuse(metrics::Refusal::kLoginTimeout, ss::kProtocolViolation,

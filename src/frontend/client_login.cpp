@@ -189,8 +189,13 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   // used to probe for names.
   std::optional<config::AuthType> auth_type = run_login_method();
   if (!auth_type) return;
-  authenticator_ = std::make_unique<Authenticator>(*auth_type, user_,
-                                                   config_->find_secret(user_),
+  auth_type_ = *auth_type;
+  begin_authentication();
+}
+
+void ClientConnection::authenticate_with(const config::UserSecret* secret) {
+  const auto& settings = config_->settings;
+  authenticator_ = std::make_unique<Authenticator>(auth_type_, user_, secret,
                                                    settings.scram_iterations,
                                                    context_.clients.mock_seed(),
                                                    stream_->tls_server_end_point());
@@ -240,7 +245,9 @@ void ClientConnection::password_accepted(std::string out) {
 }
 
 void ClientConnection::handle_auth_bytes() {
-  while (state_ == ClientState::kAuth) {
+  // Nothing is read while a secret is being looked up (the client has not been asked yet, or
+  // its answer is being checked against a fresh secret).
+  while (state_ == ClientState::kAuth && authenticator_ && !lookup_) {
     auto frame = protocol::frame_typed(util::as_bytes(buffer_), protocol::kMaxStartupPacket);
     if (frame.malformed()) {
       fail(ss::kProtocolViolation, frame.error);
@@ -260,7 +267,7 @@ void ClientConnection::handle_auth_bytes() {
     auto outcome = authenticator_->handle(frame.body, reply);
     buffer_.erase(0, frame.size);
     if (outcome == Authenticator::Outcome::kFailed) {
-      auth_failed(authenticator_->failure_detail());
+      if (!look_up_again()) auth_failed(authenticator_->failure_detail());
       return;
     }
     if (outcome != Authenticator::Outcome::kOk) {
@@ -291,6 +298,12 @@ void ClientConnection::authenticated(std::string out) {
   const config::DatabaseEntry& database = *found;
   std::string server_user = database.user.empty() ? user_ : database.user;
   backend::ServerTarget target = pool::server_target(*config_, database, server_user);
+  std::string learned_secret;
+  if (target.secret.empty() && server_user == user_ && looked_up_ &&
+      !protocol::parse_scram_verifier(looked_up_->secret)) {
+    learned_secret = looked_up_->secret;  // auth_query's md5 hash (or password) logs in as well
+    target.secret = learned_secret;
+  }
   if (target.secret.empty() && server_user == user_ && authenticator_) {
     // No password to log in with: a SCRAM verifier, usable only with the client's own proof
     // (the authenticator has keys only after a SCRAM login against a verifier).
@@ -298,8 +311,12 @@ void ClientConnection::authenticated(std::string out) {
     target.scram_server_key = authenticator_->scram_server_key();
   }
   authenticator_.reset();
+  looked_up_.reset();
   apply_timeouts();
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
+  if (server_user == user_) {
+    pool_->learn_credentials(learned_secret, target.scram_client_key, target.scram_server_key);
+  }
   if (int queue_limit = config_->settings.max_wait_queue; pool_->refuses_new_clients(queue_limit)) {
     refuse(metrics::Refusal::kSaturated, ss::kTooManyConnections,
            "pool " + database_ + "/" + server_user + " is saturated (PoolSaturated) with " +

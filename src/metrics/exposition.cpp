@@ -197,6 +197,19 @@ std::string render_text(const Sample& sample, bool ready) {
         metric({{"class", sqlclass}}, T::Counter, static_cast<double>(count)));
   }
   families.push_back(std::move(errors));
+  MetricFamily lookups{"pooler_auth_query_lookups_total",
+                       "auth_query look-ups run for logins, by result (found: a secret; "
+                       "missing: no row or a NULL secret; failed: the look-up failed).",
+                       T::Counter, {}};
+  for (auto [result, count] : {std::pair{"found", e.auth_lookups_found},
+                               std::pair{"missing", e.auth_lookups_missing},
+                               std::pair{"failed", e.auth_lookups_failed}}) {
+    lookups.metric.push_back(metric({{"result", result}}, T::Counter, static_cast<double>(count)));
+  }
+  families.push_back(std::move(lookups));
+  families.push_back(single("pooler_auth_query_cache_hits_total",
+                            "Logins whose secret came from the auth_query cache (no look-up).",
+                            T::Counter, static_cast<double>(e.auth_cache_hits)));
   MetricFamily reloads{"pooler_config_reloads_total", "Configuration reloads, by result.",
                        T::Counter, {}};
   reloads.metric.push_back(

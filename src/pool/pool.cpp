@@ -220,6 +220,7 @@ bool Pool::close_one_idle() {
 void Pool::open_server() {
   std::size_t host = rotation_.pick(context_.clock.now(), settings_.server_login_retry);
   backend::ServerTarget target = target_;
+  if (target.secret.empty()) target.secret = learned_secret_;
   if (host < target_.hosts.size()) {
     target.host = target_.hosts[host].host;
     target.port = target_.hosts[host].port;
@@ -343,6 +344,16 @@ void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& targe
     reconnect();
   }
   serve_waiters();  // a bigger pool serves its queue now
+}
+
+void Pool::learn_credentials(const std::string& secret,
+                             std::optional<protocol::ScramKey> client_key,
+                             std::optional<protocol::ScramKey> server_key) {
+  if (!secret.empty()) learned_secret_ = secret;
+  if (client_key && server_key) {
+    target_.scram_client_key = client_key;
+    target_.scram_server_key = server_key;
+  }
 }
 
 std::optional<ServerClose> Pool::retirement(const ServerConnection& server) const {

@@ -70,25 +70,64 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
 
 Pool& PoolRegistry::pool_for(const config::Config& config, const config::DatabaseEntry& database,
                              const std::string& user, const backend::ServerTarget& target) {
-  auto key = std::make_pair(database.name, user);
-  auto it = pools_.find(key);
+  auto it = pools_.find(std::make_pair(database.name, user));
+  if (it == pools_.end()) {
+    return create_pool(config, database, user, target, settings_for(config, database, user));
+  }
+  Pool& pool = *it->second;
+  if (pool.lookup_only()) {
+    // Made for look-ups; now clients log in as the auth user too: it becomes their pool.
+    backend::ServerTarget encrypted = target;
+    encrypted.tls = server_tls_;
+    pool.set_lookup_only(false);
+    pool.reconfigure(settings_for(config, database, user), encrypted);
+  }
+  return pool;
+}
+
+Pool& PoolRegistry::lookup_pool_for(const config::Config& config,
+                                    const config::DatabaseEntry& database,
+                                    const std::string& auth_user) {
+  auto it = pools_.find(std::make_pair(database.name, auth_user));
   if (it != pools_.end()) return *it->second;
+  Pool& pool = create_pool(config, database, auth_user, server_target(config, database, auth_user),
+                           lookup_settings(config, database, auth_user));
+  pool.set_lookup_only(true);
+  return pool;
+}
+
+PoolSettings PoolRegistry::lookup_settings(const config::Config& config,
+                                           const config::DatabaseEntry& database,
+                                           const std::string& auth_user) {
+  // A look-up is one short query: two servers serve a burst of logins, and transaction mode
+  // gives each server back at ReadyForQuery without a reset query.
+  constexpr int kLookupPoolSize = 2;
+  PoolSettings p = settings_for(config, database, auth_user);
+  p.mode = config::PoolMode::kTransaction;
+  p.pool_size = kLookupPoolSize;
+  p.min_pool_size = 0;
+  p.reserve_pool_size = 0;
+  p.query_timeout = p.query_wait_timeout;
+  return p;
+}
+
+Pool& PoolRegistry::create_pool(const config::Config& config,
+                                const config::DatabaseEntry& database, const std::string& user,
+                                const backend::ServerTarget& target, PoolSettings settings) {
   if (config.databases.count(database.name) == 0 && auto_databases_.insert(database.name).second) {
     spdlog::info("registered new auto-database: db={}", database.name);
   }
-
   auto& db_budget = database_budgets_[database.name];
   db_budget.set_limit(db_limit(config, database));
   auto& user_budget = user_budgets_[target.user];
   user_budget.set_limit(user_limit(config, target.user));
   backend::ServerTarget encrypted = target;
   encrypted.tls = server_tls_;
-  auto pool = std::make_unique<Pool>(context_, PoolKey{database.name, user},
-                                     settings_for(config, database, user), encrypted, db_budget,
-                                     user_budget);
+  auto pool = std::make_unique<Pool>(context_, PoolKey{database.name, user}, std::move(settings),
+                                     encrypted, db_budget, user_budget);
   Pool& ref = *pool;
   ref.set_paused(paused(database.name));
-  pools_.emplace(key, std::move(pool));
+  pools_.emplace(std::make_pair(database.name, user), std::move(pool));
   return ref;
 }
 
@@ -177,7 +216,9 @@ std::set<std::string> PoolRegistry::apply(const config::Config& config) {
     }
     backend::ServerTarget target = server_target(config, *database, key.second);
     target.tls = server_tls_;
-    pool->reconfigure(settings_for(config, *database, key.second), target);
+    pool->reconfigure(pool->lookup_only() ? lookup_settings(config, *database, key.second)
+                                          : settings_for(config, *database, key.second),
+                      target);
   }
   return removed;
 }

@@ -65,6 +65,8 @@ struct Settings {
       "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
       "FROM pg_authid WHERE rolname=$1 AND rolcanlogin";
   std::string auth_dbname;
+  double auth_query_cache_ttl = 60;      // pooler's own: seconds an answer serves later logins
+  int auth_query_cache_size = 10000;     // pooler's own: answers kept at most
   std::string auth_ldap_options;
 
   // Log

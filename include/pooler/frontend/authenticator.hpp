@@ -39,6 +39,10 @@ class Authenticator {
   const char* failure_message() const;
   // Handles one PasswordMessage-family ('p') body; `reply` receives what to send back.
   Outcome handle(util::Bytes body, std::string& reply);
+  // After a failed cleartext or md5 answer: whether that same answer is right for `fresh`, a
+  // secret looked up again (a password rotated since the one cached). SCRAM cannot be checked
+  // again: the client's proof is bound to the salt it was shown.
+  bool accepts_with(const config::UserSecret& fresh);
   // Why the last kFailed happened, for the log (never contains a secret).
   const std::string& failure_detail() const { return failure_detail_; }
 
@@ -62,6 +66,7 @@ class Authenticator {
   std::unique_ptr<protocol::ScramServerSession> scram_;
   bool scram_started_ = false;
   std::string failure_detail_;
+  std::string last_answer_;  // the last cleartext or md5 answer, for accepts_with
 };
 
 }  // namespace pooler::frontend

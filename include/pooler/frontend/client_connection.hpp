@@ -13,6 +13,7 @@
 #include "pooler/frontend/authenticator.hpp"
 #include "pooler/frontend/console_session.hpp"
 #include "pooler/frontend/frontend_context.hpp"
+#include "pooler/frontend/secret_lookup.hpp"
 #include "pooler/net/stream.hpp"
 #include "pooler/pool/pool.hpp"
 #include "pooler/protocol/message_scanner.hpp"
@@ -119,6 +120,16 @@ class ClientConnection final : public net::StreamHandler,
   // Whether the ident map `map` lets `system_name` log in as this client's user.
   bool ident_allows(const std::string& map, const std::string& system_name) const;
   void handle_startup_message(const protocol::StartupMessage& message);
+  // After the startup checks: the user's secret from auth_file, else from auth_query (cached or
+  // looked up, in client_auth_lookup.cpp), then the exchange.
+  void begin_authentication();
+  void authenticate_with(const config::UserSecret* secret);
+  void look_up_secret();
+  void on_lookup_answer(const backend::AuthQueryAnswer& answer);
+  void take_answer(const backend::AuthQueryAnswer& answer);
+  // A login failed against a cached answer: look the secret up once more (the password may have
+  // been rotated). True if a look-up started; the login goes on or fails when it answers.
+  bool look_up_again();
   void handle_cancel_request(const protocol::CancelRequest& request);
   void handle_auth_bytes();
   // The login failed authentication: PgBouncer's message for the method, SQLSTATE 28P01.
@@ -160,6 +171,15 @@ class ClientConnection final : public net::StreamHandler,
   std::string user_;
   std::shared_ptr<const config::Config> config_;  // the config this client logged in under
   std::unique_ptr<Authenticator> authenticator_;
+  // The password method this login uses: auth_type, or with hba the matching rule's.
+  config::AuthType auth_type_ = config::AuthType::kMd5;
+  // auth_query: where this client's users are looked up, the look-up under way, what it found.
+  std::optional<LookupPlan> lookup_plan_;
+  std::unique_ptr<SecretLookup> lookup_;
+  std::optional<config::UserSecret> looked_up_;
+  util::TimePoint lookup_deadline_;
+  bool answer_from_cache_ = false;
+  bool looking_up_again_ = false;
   backend::ParameterSet parameters_;  // what the client asked for or set since
   std::vector<std::string> tracked_;
   pool::Pool* pool_ = nullptr;

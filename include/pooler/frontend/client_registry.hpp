@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pooler/frontend/auth_cache.hpp"
 #include "pooler/frontend/client_connection.hpp"
 #include "pooler/util/secure.hpp"
 
@@ -34,6 +35,8 @@ class ClientRegistry {
   const char* cancel(std::int32_t pid, std::int32_t key, std::function<void()> on_done);
   // Random for the process: seeds the mock authentication of users missing from auth_file.
   const std::string& mock_seed() const { return mock_seed_; }
+  // What auth_query answered lately; RELOAD and RECONNECT clear it.
+  AuthCache& auth_cache() { return auth_cache_; }
 
   std::size_t size() const { return clients_.size(); }
   void set_console(ConsolePort& console) { context_.console = &console; }
@@ -71,6 +74,7 @@ class ClientRegistry {
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> clients_;
   std::unordered_map<std::int32_t, ClientConnection*> by_cancel_pid_;
   std::string mock_seed_;
+  AuthCache auth_cache_;
 };
 
 }  // namespace pooler::frontend

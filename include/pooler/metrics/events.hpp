@@ -88,6 +88,11 @@ struct Events {
   // Clients gone while their request ran: the pooler cancelled it and kept the server.
   std::uint64_t requests_abandoned = 0;
   std::map<std::string, std::uint64_t> client_errors;  // by SQLSTATE class ("57", "08", ...)
+  // auth_query: logins whose secret came from the cache, and look-ups run, by how they ended.
+  std::uint64_t auth_cache_hits = 0;
+  std::uint64_t auth_lookups_found = 0;    // a secret
+  std::uint64_t auth_lookups_missing = 0;  // no row, or a NULL secret
+  std::uint64_t auth_lookups_failed = 0;   // the look-up itself failed
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
   std::array<TlsEvents, static_cast<std::size_t>(TlsSide::kCount)> tls{};

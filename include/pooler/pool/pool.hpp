@@ -126,6 +126,15 @@ class Pool final : public backend::ServerOwner {
     for (const auto& [ptr, server] : servers_) f(*server);
   }
   const PoolSettings& settings() const { return settings_; }
+  // Serves only auth_query look-ups (no client has logged in as its user).
+  bool lookup_only() const { return lookup_only_; }
+  void set_lookup_only(bool lookup_only) { lookup_only_ = lookup_only; }
+  // What a client's own login taught about logging in as this pool's user that the config does
+  // not hold: a secret auth_query found (`secret`, empty if none), the SCRAM keys recovered from
+  // the client's proof. The newest replace older ones, so after a password rotation the next
+  // server logs in with the new password.
+  void learn_credentials(const std::string& secret, std::optional<protocol::ScramKey> client_key,
+                         std::optional<protocol::ScramKey> server_key);
   // saturation_action = reject_new: set while this pool's PoolSaturated alert fires, so new
   // logins are refused while more than `max_wait_queue` clients wait.
   void set_shedding(bool shedding) { shedding_ = shedding; }
@@ -183,6 +192,8 @@ class Pool final : public backend::ServerOwner {
   PoolKey key_;
   PoolSettings settings_;
   backend::ServerTarget target_;
+  std::string learned_secret_;  // from auth_query, used when the config has no secret
+  bool lookup_only_ = false;
   ConnectionBudget& database_budget_;
   ConnectionBudget& user_budget_;
   std::unordered_map<backend::ServerConnection*, std::unique_ptr<backend::ServerConnection>>

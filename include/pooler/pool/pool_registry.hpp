@@ -25,6 +25,12 @@ class PoolRegistry {
   Pool& pool_for(const config::Config& config, const config::DatabaseEntry& database,
                  const std::string& user, const backend::ServerTarget& target);
 
+  // The pool auth_query look-ups for `database` run on, logged in as `auth_user`: the auth
+  // user's own pool when clients use it too (as PgBouncer), else one made for look-ups alone,
+  // small and in transaction mode, which a client logging in as the auth user later takes over.
+  Pool& lookup_pool_for(const config::Config& config, const config::DatabaseEntry& database,
+                        const std::string& auth_user);
+
   // How servers are encrypted from now on (server_tls_*): new pools and, at a reload, the
   // existing ones (whose servers then reconnect at release if it changed).
   void set_server_tls(backend::ServerTls tls) { server_tls_ = std::move(tls); }
@@ -81,6 +87,12 @@ class PoolRegistry {
       if (!database || key.first == *database) f(*pool);
     }
   }
+  Pool& create_pool(const config::Config& config, const config::DatabaseEntry& database,
+                    const std::string& user, const backend::ServerTarget& target,
+                    PoolSettings settings);
+  static PoolSettings lookup_settings(const config::Config& config,
+                                      const config::DatabaseEntry& database,
+                                      const std::string& auth_user);
   static int db_limit(const config::Config& config, const config::DatabaseEntry& database);
   static int user_limit(const config::Config& config, const std::string& user);
 
