@@ -79,7 +79,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     v.send_remain = static_cast<std::int64_t>(c.unsent_bytes());
     v.in_flight = waiting || (c.server() != nullptr && c.server()->busy()) || v.recv_pos > 0 ||
                   v.send_remain > 0;
-    auto& counts = client_counts[{c.database(), c.server() ? c.server()->target().user : c.user()}];
+    // Under the pool's user: a forced user's pool counts every client of its database.
+    const std::string& pool_user = c.pool() != nullptr ? c.pool()->key().user : c.user();
+    auto& counts = client_counts[{c.database(), pool_user}];
     (waiting ? counts.second : counts.first) += 1;
     snap.clients.push_back(std::move(v));
   });

@@ -477,7 +477,10 @@ void ClientConnection::fail(const char* sqlstate, const std::string& message) {
 void ClientConnection::close(const std::string& reason) {
   if (state_ == ClientState::kClosed) return;
   state_ = ClientState::kClosed;
-  if (pool_ != nullptr) pool_->cancel_wait(*this);
+  if (pool_ != nullptr) {
+    pool_->cancel_wait(*this);
+    pool_->detach_client();
+  }
   if (server_) {
     server_->detach();
     bool whole_messages = scanner_.at_boundary() && !unsynced_;

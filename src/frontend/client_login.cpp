@@ -301,6 +301,7 @@ void ClientConnection::authenticated(std::string out) {
   authenticator_.reset();
   apply_timeouts();
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
+  pool_->attach_client();
   if (int queue_limit = config_->settings.max_wait_queue; pool_->refuses_new_clients(queue_limit)) {
     refuse(metrics::Refusal::kSaturated, ss::kTooManyConnections,
            "pool " + database_ + "/" + server_user + " is saturated (PoolSaturated) with " +
