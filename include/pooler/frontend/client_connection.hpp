@@ -125,6 +125,8 @@ class ClientConnection final : public net::StreamHandler,
   void flush_pending_to_server();
   void release_server();
   void close(const std::string& reason);
+  // PgBouncer's close line, "closing because: <reason> (age=<s>s)", at info or warning level.
+  void log_closing(const std::string& reason, bool warning) const;
   void apply_timeouts();
   void enter_idle();
   void transaction_settled(char status);
