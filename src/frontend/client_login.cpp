@@ -198,7 +198,7 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     return;
   }
   if (authenticator_->refused_without_password()) {
-    auth_failed("user not found in auth_file");
+    no_such_user();
     return;
   }
   if (!authenticator_->needs_password()) {
@@ -225,6 +225,12 @@ void ClientConnection::certificate_login() {
     return;
   }
   password_accepted();
+}
+
+void ClientConnection::no_such_user() {
+  // Trust lets every known name in without a password, so naming the unknown one gives nothing
+  // away; 28000 is PostgreSQL's SQLSTATE for a role that does not exist.
+  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidAuthorization, "no such user: " + user_);
 }
 
 void ClientConnection::auth_failed(const std::string& detail) {
