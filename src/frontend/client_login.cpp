@@ -296,6 +296,12 @@ void ClientConnection::authenticated(std::string out) {
     return;
   }
   const config::DatabaseEntry& database = *found;
+  if (config_->settings.auth_type == config::AuthType::kAny && database.user.empty()) {
+    // PgBouncer's answer: auth_type=any ignores the client's name, so only a forced user can
+    // say whom to log in as (the config loader warns about such databases).
+    refuse(metrics::Refusal::kNotAllowed, ss::kProtocolViolation, "bouncer config error");
+    return;
+  }
   std::string server_user = database.user.empty() ? user_ : database.user;
   backend::ServerTarget target = pool::server_target(*config_, database, server_user);
   if (target.secret.empty() && server_user == user_ && authenticator_) {
