@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pooler/pool/pool_removal.hpp"
 #include "pooler/pool/server_target.hpp"
 
 namespace pooler::pool {
@@ -73,7 +74,8 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
   auto key = std::make_pair(database.name, user);
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
-  if (config.databases.count(database.name) == 0 && auto_databases_.insert(database.name).second) {
+  autodb_idle_timeout_ = util::seconds_to_duration(config.settings.autodb_idle_timeout);
+  if (config.databases.count(database.name) == 0 && auto_databases_.add(database.name)) {
     spdlog::info("registered new auto-database: db={}", database.name);
   }
 
@@ -162,6 +164,8 @@ void PoolRegistry::set_disabled(const std::string& database, bool disabled) {
 
 std::set<std::string> PoolRegistry::apply(const config::Config& config) {
   std::set<std::string> removed;
+  autodb_idle_timeout_ = util::seconds_to_duration(config.settings.autodb_idle_timeout);
+  for (const auto& [name, entry] : config.databases) auto_databases_.erase(name);
   for (auto& [name, budget] : database_budgets_) {
     if (auto database = config.find_database(name)) budget.set_limit(db_limit(config, *database));
   }
@@ -184,6 +188,41 @@ std::set<std::string> PoolRegistry::apply(const config::Config& config) {
 
 void PoolRegistry::tick() {
   for (auto& [key, pool] : pools_) pool->tick();
+  forget_idle_auto_databases();
+}
+
+void PoolRegistry::forget_idle_auto_databases() {
+  if (auto_databases_.empty()) return;
+  // One pass over the pools: the auto-databases that something still holds.
+  std::set<std::string> held;
+  for (const auto& [key, pool] : pools_) {
+    if (auto_databases_.contains(key.first) && !can_forget(*pool)) held.insert(key.first);
+  }
+  // As in PgBouncer, a paused auto-database stays.
+  auto holds = [&](const std::string& name) { return held.count(name) > 0 || paused(name); };
+  for (const std::string& name :
+       auto_databases_.sweep(context_.clock.now(), autodb_idle_timeout_, holds)) {
+    forget_database(name);
+  }
+}
+
+void PoolRegistry::forget_database(const std::string& database) {
+  int servers = 0;
+  std::vector<PoolKey> freed;
+  auto it = pools_.lower_bound({database, std::string()});
+  while (it != pools_.end() && it->first.first == database) {
+    int open = it->second->counts().total();
+    servers += open;
+    if (open > 0) freed.push_back(it->second->key());
+    it = pools_.erase(it);  // ~Pool closes what is left, through the graveyard
+  }
+  database_budgets_.erase(database);
+  spdlog::info(
+      "auto-database {} removed after autodb_idle_timeout ({}s) without clients; "
+      "{} server connection(s) closed",
+      database, util::duration_to_seconds(autodb_idle_timeout_), servers);
+  // Their user budgets have room again.
+  for (const PoolKey& key : freed) on_capacity_freed(key);
 }
 
 void PoolRegistry::roll_stats(double seconds, bool log) {

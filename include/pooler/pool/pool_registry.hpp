@@ -9,6 +9,7 @@
 #include <string>
 
 #include "pooler/config/config.hpp"
+#include "pooler/pool/auto_databases.hpp"
 #include "pooler/pool/pool.hpp"
 
 namespace pooler::pool {
@@ -48,7 +49,12 @@ class PoolRegistry {
   // A reload: each pool whose database and user are still configured takes the new settings;
   // the budgets take the new limits. Returns the databases no longer configured.
   std::set<std::string> apply(const config::Config& config);
+  // The databases served through the "*" entry now, in name order (SHOW DATABASES lists them,
+  // as PgBouncer lists its autodbs).
+  std::vector<std::string> auto_databases() const { return auto_databases_.names(); }
 
+  // The janitor: each pool's timeouts, then every auto-database without clients for longer than
+  // autodb_idle_timeout is forgotten, its pools and servers closed.
   void tick();
   metrics::Events& events() { return context_.events; }
   const metrics::Events& events() const { return context_.events; }
@@ -73,6 +79,9 @@ class PoolRegistry {
  private:
   void on_capacity_freed(const PoolKey& key);
   bool evict_idle_elsewhere(const PoolKey& key);
+  void forget_idle_auto_databases();
+  // Destroys every pool of `database` (each can_forget) and its budget.
+  void forget_database(const std::string& database);
 
   // The pools of `database`, or every pool.
   template <typename F>
@@ -92,7 +101,8 @@ class PoolRegistry {
   bool paused_all_ = false;
   std::set<std::string> paused_databases_;
   std::set<std::string> disabled_;
-  std::set<std::string> auto_databases_;  // names served through the "*" entry so far
+  AutoDatabases auto_databases_;
+  util::Duration autodb_idle_timeout_{};  // from the config of the last pool_for or apply
 };
 
 }  // namespace pooler::pool
