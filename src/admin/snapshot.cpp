@@ -146,10 +146,13 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
   });
   for (auto& [name, db] : stats) snap.stats.push_back(std::move(db));
   snap.paused = pools.paused_all();
-  for (const auto& [name, entry] : snap.config->databases) {
+  snap.auto_databases = pools.auto_databases();
+  auto note_state = [&](const std::string& name) {
     if (pools.paused(name)) snap.paused_databases.insert(name);
     if (pools.disabled(name)) snap.disabled_databases.insert(name);
-  }
+  };
+  for (const auto& [name, entry] : snap.config->databases) note_state(name);
+  for (const std::string& name : snap.auto_databases) note_state(name);
   auto count = [](std::size_t n) { return static_cast<std::int64_t>(n); };
   snap.memory = {
       {"user_cache", count(sizeof(config::UserEntry)), count(snap.config->users.size())},
