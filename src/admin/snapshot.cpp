@@ -79,7 +79,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     v.send_remain = static_cast<std::int64_t>(c.unsent_bytes());
     v.in_flight = waiting || (c.server() != nullptr && c.server()->busy()) || v.recv_pos > 0 ||
                   v.send_remain > 0;
-    auto& counts = client_counts[{c.database(), c.server() ? c.server()->target().user : c.user()}];
+    // Under the pool's user: a forced user's pool counts every client of its database.
+    const std::string& pool_user = c.pool() != nullptr ? c.pool()->key().user : c.user();
+    auto& counts = client_counts[{c.database(), pool_user}];
     (waiting ? counts.second : counts.first) += 1;
     snap.clients.push_back(std::move(v));
   });
@@ -144,10 +146,13 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
   });
   for (auto& [name, db] : stats) snap.stats.push_back(std::move(db));
   snap.paused = pools.paused_all();
-  for (const auto& [name, entry] : snap.config->databases) {
+  snap.auto_databases = pools.auto_databases();
+  auto note_state = [&](const std::string& name) {
     if (pools.paused(name)) snap.paused_databases.insert(name);
     if (pools.disabled(name)) snap.disabled_databases.insert(name);
-  }
+  };
+  for (const auto& [name, entry] : snap.config->databases) note_state(name);
+  for (const std::string& name : snap.auto_databases) note_state(name);
   auto count = [](std::size_t n) { return static_cast<std::int64_t>(n); };
   snap.memory = {
       {"user_cache", count(sizeof(config::UserEntry)), count(snap.config->users.size())},

@@ -28,6 +28,21 @@ std::string pointer_text(std::uint64_t id) {
   return buf;
 }
 
+// What SHOW DATABASES lists, by name: the configured entries and, as PgBouncer's autodbs, each
+// database served through "*" now with the "*" entry's settings. The "*" entry itself is a
+// template, not a database, and PgBouncer does not list it.
+std::map<std::string, config::DatabaseEntry> listed_databases(const Snapshot& snap) {
+  std::map<std::string, config::DatabaseEntry> listed;
+  for (const auto& [name, db] : snap.config->databases) {
+    if (name != "*") listed.emplace(name, db);
+  }
+  for (const std::string& name : snap.auto_databases) {
+    if (listed.count(name) > 0) continue;
+    if (auto db = snap.config->find_database(name)) listed.emplace(name, std::move(*db));
+  }
+  return listed;
+}
+
 ResultTable connections(const std::vector<ConnectionView>& list) {
   auto t = table({{"type", T::kText},           {"user", T::kText},
                   {"database", T::kText},       {"replication", T::kText},
@@ -179,7 +194,7 @@ ResultTable show_databases(const Snapshot& snap) {
   std::map<std::string, int> clients;
   for (const auto& v : snap.servers) ++servers[v.database];
   for (const auto& v : snap.clients) ++clients[v.database];
-  for (const auto& [name, db] : snap.config->databases) {
+  for (const auto& [name, db] : listed_databases(snap)) {
     // The port column is one int4: a port list shows its first port (the host column has all).
     t.add_row({text(name), text(db.host), num(db.ports.front()),
                text(db.dbname.empty() ? name : db.dbname),
@@ -252,7 +267,7 @@ ResultTable show_lists(const Snapshot& snap) {
     if (c.state == "waiting") ++login_clients;
   }
   std::vector<std::pair<const char*, std::int64_t>> rows = {
-      {"databases", static_cast<std::int64_t>(snap.config->databases.size())},
+      {"databases", static_cast<std::int64_t>(listed_databases(snap).size())},
       {"users", static_cast<std::int64_t>(snap.config->users.size())},
       {"peers", 0},
       {"pools", static_cast<std::int64_t>(snap.pools.size())},

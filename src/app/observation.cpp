@@ -70,6 +70,7 @@ metrics::Sample App::State::take_sample() {
     ps.database = p.key().database;
     ps.user = p.key().user;
     ps.pool_mode = config::to_string(p.settings().mode);
+    ps.auth_lookup = p.lookup_only();
     auto counts = p.counts();
     ps.server_active = counts.active;
     ps.server_idle = counts.idle;

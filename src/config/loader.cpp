@@ -73,6 +73,17 @@ class Interpreter {
     if (type == AuthType::kHba && settings.auth_hba_file.empty()) {
       fail(where_set("auth_type"), "auth_hba_file", "auth_hba_file is required for auth_type=hba");
     }
+    if (type == AuthType::kAny) {
+      // PgBouncer starts with such a database and refuses each of its logins; say so once here.
+      for (const auto& [name, db] : result_.config.databases) {
+        if (!db.user.empty()) continue;
+        std::string which = name == "*" ? "databases served through \"*\"" : "database " + name;
+        warn({file_, db.line}, name,
+             "auth_type=any ignores the client's user name, so every database needs a forced "
+             "user (user=); logins to " +
+                 which + " are refused (\"bouncer config error\")");
+      }
+    }
     // The files themselves are loaded (and their permissions checked) when the TLS context is
     // built; here only what cannot work whatever the files hold.
     const std::string& client_mode = settings.client_tls_sslmode;

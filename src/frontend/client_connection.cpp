@@ -469,19 +469,34 @@ void ClientConnection::idle_timed_out() {
 void ClientConnection::fail(const char* sqlstate, const std::string& message) {
   if (state_ == ClientState::kClosed) return;
   context_.pools.events().count_error(sqlstate);
-  if (config_->settings.log_pooler_errors) {
-    spdlog::warn("{} pooler error: {}", prefix(), message);
-  }
   std::string out;
   protocol::append_error(out, protocol::ErrorSeverity::kFatal, sqlstate, message);
   stream_->write(out);
-  close(message);
+  // One line: the close line says what the client was told (a warning while log_pooler_errors
+  // is on, as PgBouncer's "pooler error" line is); without log_disconnections, PgBouncer's
+  // pooler error line alone.
+  const auto& settings = config_->settings;
+  if (settings.log_disconnections) {
+    log_closing(message, settings.log_pooler_errors);
+  } else if (settings.log_pooler_errors) {
+    spdlog::warn("{} pooler error: {}", prefix(), message);
+  }
+  close({});
+}
+
+void ClientConnection::log_closing(const std::string& reason, bool warning) const {
+  auto age = util::duration_to_seconds(context_.clock.now() - connected_at_);
+  spdlog::log(warning ? spdlog::level::warn : spdlog::level::info,
+              "{} closing because: {} (age={:.0f}s)", prefix(), reason, age);
 }
 
 void ClientConnection::close(const std::string& reason) {
   if (state_ == ClientState::kClosed) return;
   state_ = ClientState::kClosed;
-  if (pool_ != nullptr) pool_->cancel_wait(*this);
+  if (pool_ != nullptr) {
+    pool_->cancel_wait(*this);
+    pool_->detach_client();
+  }
   if (server_) {
     server_->detach();
     bool whole_messages = scanner_.at_boundary() && !unsynced_;
@@ -501,8 +516,7 @@ void ClientConnection::close(const std::string& reason) {
   }
   stream_->close_after_flush();
   if (!reason.empty() && config_->settings.log_disconnections) {
-    auto age = util::duration_to_seconds(context_.clock.now() - connected_at_);
-    spdlog::info("{} closing because: {} (age={:.0f}s)", prefix(), reason, age);
+    log_closing(reason, false);
   }
   context_.clients.retire(*this);
 }

@@ -201,7 +201,7 @@ void ClientConnection::authenticate_with(const config::UserSecret* secret) {
                                                    stream_->tls_server_end_point());
   state_ = ClientState::kAuth;
   if (authenticator_->refused_without_password()) {
-    auth_failed("user not found in auth_file");
+    no_such_user();
     return;
   }
   if (!authenticator_->needs_password()) {
@@ -229,6 +229,12 @@ void ClientConnection::certificate_login(const std::string& map) {
     return;
   }
   password_accepted();
+}
+
+void ClientConnection::no_such_user() {
+  // Trust lets every known name in without a password, so naming the unknown one gives nothing
+  // away; 28000 is PostgreSQL's SQLSTATE for a role that does not exist.
+  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidAuthorization, "no such user: " + user_);
 }
 
 void ClientConnection::auth_failed(const std::string& detail) {
@@ -296,6 +302,12 @@ void ClientConnection::authenticated(std::string out) {
     return;
   }
   const config::DatabaseEntry& database = *found;
+  if (config_->settings.auth_type == config::AuthType::kAny && database.user.empty()) {
+    // PgBouncer's answer: auth_type=any ignores the client's name, so only a forced user can
+    // say whom to log in as (the config loader warns about such databases).
+    refuse(metrics::Refusal::kNotAllowed, ss::kProtocolViolation, "bouncer config error");
+    return;
+  }
   std::string server_user = database.user.empty() ? user_ : database.user;
   backend::ServerTarget target = pool::server_target(*config_, database, server_user);
   std::string learned_secret;
@@ -317,6 +329,7 @@ void ClientConnection::authenticated(std::string out) {
   if (server_user == user_) {
     pool_->learn_credentials(learned_secret, target.scram_client_key, target.scram_server_key);
   }
+  pool_->attach_client();
   if (int queue_limit = config_->settings.max_wait_queue; pool_->refuses_new_clients(queue_limit)) {
     refuse(metrics::Refusal::kSaturated, ss::kTooManyConnections,
            "pool " + database_ + "/" + server_user + " is saturated (PoolSaturated) with " +

@@ -97,7 +97,10 @@ constexpr HistogramFamily kHistograms[] = {
 };
 
 Labels pool_labels(const PoolSample& p) {
-  return {{"database", p.database}, {"user", p.user}, {"pool_mode", p.pool_mode}};
+  Labels labels{{"database", p.database}, {"user", p.user}, {"pool_mode", p.pool_mode}};
+  // The look-up pool has the database and user of the auth user's own pool, if there is one.
+  if (p.auth_lookup) labels.push_back({"pool", "auth_query"});
+  return labels;
 }
 
 ClientMetric metric(Labels labels, MetricType type, double value) {

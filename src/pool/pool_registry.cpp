@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pooler/pool/pool_removal.hpp"
 #include "pooler/pool/server_target.hpp"
 
 namespace pooler::pool {
@@ -70,30 +71,18 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
 
 Pool& PoolRegistry::pool_for(const config::Config& config, const config::DatabaseEntry& database,
                              const std::string& user, const backend::ServerTarget& target) {
-  auto it = pools_.find(std::make_pair(database.name, user));
-  if (it == pools_.end()) {
-    return create_pool(config, database, user, target, settings_for(config, database, user));
-  }
-  Pool& pool = *it->second;
-  if (pool.lookup_only()) {
-    // Made for look-ups; now clients log in as the auth user too: it becomes their pool.
-    backend::ServerTarget encrypted = target;
-    encrypted.tls = server_tls_;
-    pool.set_lookup_only(false);
-    pool.reconfigure(settings_for(config, database, user), encrypted);
-  }
-  return pool;
+  auto it = pools_.find(Slot{database.name, user, false});
+  if (it != pools_.end()) return *it->second;
+  return create_pool(config, database, user, target, settings_for(config, database, user), false);
 }
 
 Pool& PoolRegistry::lookup_pool_for(const config::Config& config,
                                     const config::DatabaseEntry& database,
                                     const std::string& auth_user) {
-  auto it = pools_.find(std::make_pair(database.name, auth_user));
+  auto it = pools_.find(Slot{database.name, auth_user, true});
   if (it != pools_.end()) return *it->second;
-  Pool& pool = create_pool(config, database, auth_user, server_target(config, database, auth_user),
-                           lookup_settings(config, database, auth_user));
-  pool.set_lookup_only(true);
-  return pool;
+  return create_pool(config, database, auth_user, server_target(config, database, auth_user),
+                     lookup_settings(config, database, auth_user), true);
 }
 
 PoolSettings PoolRegistry::lookup_settings(const config::Config& config,
@@ -113,8 +102,10 @@ PoolSettings PoolRegistry::lookup_settings(const config::Config& config,
 
 Pool& PoolRegistry::create_pool(const config::Config& config,
                                 const config::DatabaseEntry& database, const std::string& user,
-                                const backend::ServerTarget& target, PoolSettings settings) {
-  if (config.databases.count(database.name) == 0 && auto_databases_.insert(database.name).second) {
+                                const backend::ServerTarget& target, PoolSettings settings,
+                                bool lookup_only) {
+  autodb_idle_timeout_ = util::seconds_to_duration(config.settings.autodb_idle_timeout);
+  if (config.databases.count(database.name) == 0 && auto_databases_.add(database.name)) {
     spdlog::info("registered new auto-database: db={}", database.name);
   }
   auto& db_budget = database_budgets_[database.name];
@@ -127,7 +118,8 @@ Pool& PoolRegistry::create_pool(const config::Config& config,
                                      encrypted, db_budget, user_budget);
   Pool& ref = *pool;
   ref.set_paused(paused(database.name));
-  pools_.emplace(std::make_pair(database.name, user), std::move(pool));
+  ref.set_lookup_only(lookup_only);
+  pools_.emplace(Slot{database.name, user, lookup_only}, std::move(pool));
   return ref;
 }
 
@@ -158,7 +150,7 @@ void PoolRegistry::resume(const std::optional<std::string>& database) {
     paused_all_ = false;
     paused_databases_.clear();
   }
-  for (auto& [key, pool] : pools_) pool->set_paused(paused(key.first));
+  for (auto& [slot, pool] : pools_) pool->set_paused(paused(pool->key().database));
 }
 
 bool PoolRegistry::paused(const std::string& database) const {
@@ -201,23 +193,27 @@ void PoolRegistry::set_disabled(const std::string& database, bool disabled) {
 
 std::set<std::string> PoolRegistry::apply(const config::Config& config) {
   std::set<std::string> removed;
+  autodb_idle_timeout_ = util::seconds_to_duration(config.settings.autodb_idle_timeout);
+  for (const auto& [name, entry] : config.databases) auto_databases_.erase(name);
   for (auto& [name, budget] : database_budgets_) {
     if (auto database = config.find_database(name)) budget.set_limit(db_limit(config, *database));
   }
   for (auto& [name, budget] : user_budgets_) budget.set_limit(user_limit(config, name));
-  for (auto& [key, pool] : pools_) {
-    auto database = config.find_database(key.first);
+  for (auto& [slot, pool] : pools_) {
+    const PoolKey& key = pool->key();
+    auto database = config.find_database(key.database);
     // A database whose forced user changed has new pools; this one's clients must move on.
-    bool same_user = database && (database->user.empty() || database->user == key.second);
+    bool same_user = database && (database->user.empty() || database->user == key.user ||
+                                  pool->lookup_only());
     if (!same_user) {
-      removed.insert(key.first);
+      removed.insert(key.database);
       pool->reconnect();
       continue;
     }
-    backend::ServerTarget target = server_target(config, *database, key.second);
+    backend::ServerTarget target = server_target(config, *database, key.user);
     target.tls = server_tls_;
-    pool->reconfigure(pool->lookup_only() ? lookup_settings(config, *database, key.second)
-                                          : settings_for(config, *database, key.second),
+    pool->reconfigure(pool->lookup_only() ? lookup_settings(config, *database, key.user)
+                                          : settings_for(config, *database, key.user),
                       target);
   }
   return removed;
@@ -225,13 +221,49 @@ std::set<std::string> PoolRegistry::apply(const config::Config& config) {
 
 void PoolRegistry::tick() {
   for (auto& [key, pool] : pools_) pool->tick();
+  forget_idle_auto_databases();
+}
+
+void PoolRegistry::forget_idle_auto_databases() {
+  if (auto_databases_.empty()) return;
+  // One pass over the pools: the auto-databases that something still holds.
+  std::set<std::string> held;
+  for (const auto& [slot, pool] : pools_) {
+    const std::string& name = pool->key().database;
+    if (auto_databases_.contains(name) && !can_forget(*pool)) held.insert(name);
+  }
+  // As in PgBouncer, a paused auto-database stays.
+  auto holds = [&](const std::string& name) { return held.count(name) > 0 || paused(name); };
+  for (const std::string& name :
+       auto_databases_.sweep(context_.clock.now(), autodb_idle_timeout_, holds)) {
+    forget_database(name);
+  }
+}
+
+void PoolRegistry::forget_database(const std::string& database) {
+  int servers = 0;
+  std::vector<PoolKey> freed;
+  auto it = pools_.lower_bound(Slot{database, std::string(), false});
+  while (it != pools_.end() && std::get<0>(it->first) == database) {
+    int open = it->second->counts().total();
+    servers += open;
+    if (open > 0) freed.push_back(it->second->key());
+    it = pools_.erase(it);  // ~Pool closes what is left, through the graveyard
+  }
+  database_budgets_.erase(database);
+  spdlog::info(
+      "auto-database {} removed after autodb_idle_timeout ({}s) without clients; "
+      "{} server connection(s) closed",
+      database, util::duration_to_seconds(autodb_idle_timeout_), servers);
+  // Their user budgets have room again.
+  for (const PoolKey& key : freed) on_capacity_freed(key);
 }
 
 void PoolRegistry::roll_stats(double seconds, bool log) {
   std::map<std::string, metrics::StatsAverages> by_database;
-  for (auto& [key, pool] : pools_) {
+  for (auto& [slot, pool] : pools_) {
     pool->roll_stats(seconds);
-    by_database[key.first] += pool->averages();
+    by_database[pool->key().database] += pool->averages();
   }
   if (!log) return;
   for (const auto& [database, avg] : by_database) {
@@ -247,7 +279,7 @@ void PoolRegistry::roll_stats(double seconds, bool log) {
 bool PoolRegistry::evict_idle_elsewhere(const PoolKey& needy) {
   for (auto& [key, pool] : pools_) {
     if (pool->key() == needy) continue;
-    bool shares_budget = key.first == needy.database || key.second == needy.user;
+    bool shares_budget = pool->key().database == needy.database || pool->key().user == needy.user;
     if (shares_budget && pool->close_one_idle()) return true;
   }
   return false;
@@ -257,7 +289,9 @@ void PoolRegistry::on_capacity_freed(const PoolKey& freed) {
   // Only pools sharing a budget with the freed server can gain from it.
   for (auto& [key, pool] : pools_) {
     if (pool->key() == freed) continue;
-    if (key.first == freed.database || key.second == freed.user) pool->serve_waiters();
+    if (pool->key().database == freed.database || pool->key().user == freed.user) {
+      pool->serve_waiters();
+    }
   }
 }
 

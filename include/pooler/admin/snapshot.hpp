@@ -111,6 +111,7 @@ struct Snapshot {
   bool suspended = false;
   std::set<std::string> paused_databases;  // every paused one, by either kind of PAUSE
   std::set<std::string> disabled_databases;
+  std::vector<std::string> auto_databases;  // served through "*" now (PgBouncer's autodbs)
   std::vector<AlertView> alerts;  // firing now
   std::vector<DnsHostView> dns_hosts;
   std::int64_t dns_queries = 0;  // lookups running

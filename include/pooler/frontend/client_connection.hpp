@@ -134,6 +134,8 @@ class ClientConnection final : public net::StreamHandler,
   void handle_auth_bytes();
   // The login failed authentication: PgBouncer's message for the method, SQLSTATE 28P01.
   void auth_failed(const std::string& detail);
+  // auth_type = trust and the user is not in auth_file.
+  void no_such_user();
   void password_accepted(std::string out = {});
   // `out` holds what the client is still owed from authentication; the login messages are
   // appended so that one write carries them all.
@@ -145,6 +147,8 @@ class ClientConnection final : public net::StreamHandler,
   void flush_pending_to_server();
   void release_server();
   void close(const std::string& reason);
+  // PgBouncer's close line, "closing because: <reason> (age=<s>s)", at info or warning level.
+  void log_closing(const std::string& reason, bool warning) const;
   void apply_timeouts();
   void enter_idle();
   void transaction_settled(char status);

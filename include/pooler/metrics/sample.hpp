@@ -15,6 +15,7 @@ struct PoolSample {
   std::string database;
   std::string user;
   std::string pool_mode;
+  bool auth_lookup = false;  // serves auth_query look-ups only (labelled so it never collides)
   int client_active = 0;  // holding a server
   int client_waiting = 0;
   int client_idle = 0;  // logged in, holding no server, not waiting

@@ -143,6 +143,11 @@ class Pool final : public backend::ServerOwner {
   }
   PoolCounts counts() const;
   util::Duration longest_wait() const;
+  // Clients logged in to this pool: each attaches once it has the pool and detaches when it
+  // closes, so the registry forgets a pool (an idle auto-database's) only once none refers to it.
+  void attach_client() { ++clients_; }
+  void detach_client() { --clients_; }
+  int clients() const { return clients_; }
 
   // Traffic counters, bumped by its servers and clients.
   metrics::PoolStats& stats() { return stats_; }
@@ -207,6 +212,7 @@ class Pool final : public backend::ServerOwner {
   HostRotation rotation_;
   // Servers still connecting or logging in, by the index in target_.hosts each one tries.
   std::unordered_map<const backend::ServerConnection*, std::size_t> logging_in_;
+  int clients_ = 0;
   bool paused_ = false;
   bool shedding_ = false;
   metrics::PoolStats stats_;

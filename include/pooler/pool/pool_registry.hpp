@@ -7,8 +7,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "pooler/config/config.hpp"
+#include "pooler/pool/auto_databases.hpp"
 #include "pooler/pool/pool.hpp"
 
 namespace pooler::pool {
@@ -25,9 +27,9 @@ class PoolRegistry {
   Pool& pool_for(const config::Config& config, const config::DatabaseEntry& database,
                  const std::string& user, const backend::ServerTarget& target);
 
-  // The pool auth_query look-ups for `database` run on, logged in as `auth_user`: the auth
-  // user's own pool when clients use it too (as PgBouncer), else one made for look-ups alone,
-  // small and in transaction mode, which a client logging in as the auth user later takes over.
+  // The pool auth_query look-ups for `database` run on, logged in as `auth_user`: one of its
+  // own, small and in transaction mode, apart from the pool of clients logging in as the auth
+  // user (where PgBouncer shares it, so a busy auth user stalls every look-up).
   Pool& lookup_pool_for(const config::Config& config, const config::DatabaseEntry& database,
                         const std::string& auth_user);
 
@@ -54,7 +56,12 @@ class PoolRegistry {
   // A reload: each pool whose database and user are still configured takes the new settings;
   // the budgets take the new limits. Returns the databases no longer configured.
   std::set<std::string> apply(const config::Config& config);
+  // The databases served through the "*" entry now, in name order (SHOW DATABASES lists them,
+  // as PgBouncer lists its autodbs).
+  std::vector<std::string> auto_databases() const { return auto_databases_.names(); }
 
+  // The janitor: each pool's timeouts, then every auto-database without clients for longer than
+  // autodb_idle_timeout is forgotten, its pools and servers closed.
   void tick();
   metrics::Events& events() { return context_.events; }
   const metrics::Events& events() const { return context_.events; }
@@ -79,17 +86,20 @@ class PoolRegistry {
  private:
   void on_capacity_freed(const PoolKey& key);
   bool evict_idle_elsewhere(const PoolKey& key);
+  void forget_idle_auto_databases();
+  // Destroys every pool of `database` (each can_forget) and its budget.
+  void forget_database(const std::string& database);
 
   // The pools of `database`, or every pool.
   template <typename F>
   void for_each_of(const std::optional<std::string>& database, F&& f) const {
     for (const auto& [key, pool] : pools_) {
-      if (!database || key.first == *database) f(*pool);
+      if (!database || pool->key().database == *database) f(*pool);
     }
   }
   Pool& create_pool(const config::Config& config, const config::DatabaseEntry& database,
                     const std::string& user, const backend::ServerTarget& target,
-                    PoolSettings settings);
+                    PoolSettings settings, bool lookup_only);
   static PoolSettings lookup_settings(const config::Config& config,
                                       const config::DatabaseEntry& database,
                                       const std::string& auth_user);
@@ -97,14 +107,18 @@ class PoolRegistry {
   static int user_limit(const config::Config& config, const std::string& user);
 
   PoolContext context_;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+  // By (database, user, serves look-ups only): a look-up pool never merges with the client pool
+  // of the same user, so look-ups never wait behind the auth user's own clients.
+  using Slot = std::tuple<std::string, std::string, bool>;
+  std::map<Slot, std::unique_ptr<Pool>> pools_;
   backend::ServerTls server_tls_;
   std::map<std::string, ConnectionBudget> database_budgets_;
   std::map<std::string, ConnectionBudget> user_budgets_;
   bool paused_all_ = false;
   std::set<std::string> paused_databases_;
   std::set<std::string> disabled_;
-  std::set<std::string> auto_databases_;  // names served through the "*" entry so far
+  AutoDatabases auto_databases_;
+  util::Duration autodb_idle_timeout_{};  // from the config of the last pool_for or apply
 };
 
 }  // namespace pooler::pool
