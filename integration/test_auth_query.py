@@ -257,9 +257,10 @@ class AuthQuery(unittest.TestCase):
     def test_default_query_scram_user_gets_scram_and_pass_through(self):
         log = PgLog()
         with self.pooler({"auth_user": self.su}) as pooler:
-            self.assertNotIn(self.scram, open(pooler.auth_file).read())
-            self.assertNotIn(self.pw(self.scram), pooler.ini_text)
-            self.assertNotIn(self.pw(self.scram), open(pooler.auth_file).read())
+            with open(pooler.auth_file) as f:
+                auth_file = f.read()
+            self.assertNotIn(self.scram, auth_file)
+            self.assertNotIn(self.pw(self.scram), auth_file + pooler.ini_text)
             self.assertNotIn("auth_query", pooler.ini_text)  # the default query
             self.assert_logs_in(pooler, self.scram, "scram-sha-256")
             # PostgreSQL authenticated the user itself, from the client's SCRAM proof: the
@@ -442,30 +443,39 @@ class AuthQuery(unittest.TestCase):
 
     # --- the look-up's own pool ---
 
-    def test_lookup_does_not_need_a_slot_of_a_full_pool(self):
-        settings = {"auth_user": self.su, "pool_mode": "session", "default_pool_size": 1,
-                    "reserve_pool_size": 0, "query_wait_timeout": 60}
-        with self.pooler(settings) as pooler:
-            # The auth user itself (in auth_file) holds the only server of (itest, auth user):
-            # a look-up borrowing that pool would wait for it.
+    FULL_POOL = {"pool_mode": "session", "default_pool_size": 1, "reserve_pool_size": 0,
+                 "query_wait_timeout": 60}
+
+    def test_lookup_does_not_wait_behind_the_auth_users_own_clients(self):
+        with self.pooler({"auth_user": self.su, **self.FULL_POOL}) as pooler:
+            # The auth user itself (in auth_file) logs in as a client and holds the only
+            # server of (itest, auth user) in a session: a look-up borrowing that pool would
+            # wait for it (up to query_wait_timeout).
             holder = pooler.connect(self.su, password=self.pw(self.su), autocommit=False)
             try:
                 holder.execute("SELECT 1")
                 started = time.monotonic()
-                with RawClient(pooler.port, timeout=15) as client:
-                    client.login(self.scram, "itest", self.pw(self.scram))
+                with RawClient(pooler.port, timeout=8) as client:
+                    try:
+                        client.login(self.scram, "itest", self.pw(self.scram))
+                    except TimeoutError:
+                        self.fail("the login through auth_query got no answer in 8 s while the "
+                                  "auth user's own client session held its only server")
                     self.assertEqual(client.query("SELECT current_user"), [[self.scram]])
-                self.assertLess(time.monotonic() - started, 10)
+                self.assertLess(time.monotonic() - started, 5)
+                # The holder's session is still its own.
+                self.assertEqual(holder.execute("SELECT current_user").fetchone()[0], self.su)
             finally:
                 holder.close()
-            # The client's own pool is full: a login that needs a look-up (RELOAD emptied the
-            # cache) still completes; its query then waits for the server.
+
+    def test_login_needing_a_lookup_completes_while_the_clients_pool_is_full(self):
+        with self.pooler({"auth_user": self.su, **self.FULL_POOL}) as pooler:
             holder = RawClient(pooler.port, timeout=15)
             waiter = None
             try:
                 holder.login(self.scram, "itest", self.pw(self.scram))
-                holder.query("BEGIN")
-                admin(pooler, "RELOAD")
+                holder.query("BEGIN")  # the only server of (itest, aq_scram) is taken
+                admin(pooler, "RELOAD")  # empties the cache: the next login looks up
                 waiter = RawClient(pooler.port, timeout=10)
                 waiter.login(self.scram, "itest", self.pw(self.scram))
                 waiter.send_query("SELECT 'served'")
@@ -482,6 +492,51 @@ class AuthQuery(unittest.TestCase):
                 holder.close()
                 if waiter is not None:
                     waiter.close()
+
+    # --- look-ups that fail ---
+
+    def test_a_failing_lookup_refuses_every_user_alike(self):
+        # The default query needs pg_authid, which the function's auth user may not read.
+        with self.pooler({"auth_user": self.fn}) as pooler:
+            answers = []
+            for user in (self.scram, self.unknown):
+                with self.subTest(user=user):
+                    started = time.monotonic()
+                    got = refusal(pooler, user, self.passwords.get(user, "some-password"))
+                    self.assertLess(time.monotonic() - started, 10)
+                    answers.append(got[1:])
+            self.assertEqual(answers[0], answers[1], "a failed look-up tells users apart")
+            self.assertEqual(answers[0][0], "FATAL")
+            h.wait_until(lambda: "permission denied" in pooler.log(), timeout=5,
+                         message="PostgreSQL's reason in the pooler's log")
+            self.assertTrue(pooler.alive())
+            self.assertEqual(pooler.psql("SELECT 1", password=h.password("scramuser"),
+                                         check=True).stdout.strip(), "1")
+
+    def test_a_lookup_without_an_answer_times_out(self):
+        # A server that accepts the TCP connection and never says a word.
+        silent = socket.socket()
+        silent.bind((h.HOST, 0))
+        silent.listen(16)
+        self.addCleanup(silent.close)
+        databases = {"itest": db_line("itest"),
+                     "deadlookup": f"host={h.HOST} port={silent.getsockname()[1]} dbname=x"}
+        settings = {"auth_user": self.su, "auth_dbname": "deadlookup",
+                    "server_connect_timeout": 1, "query_wait_timeout": 1}
+        with self.pooler(settings, databases=databases) as pooler:
+            started = time.monotonic()
+            with RawClient(pooler.port, timeout=20) as client:
+                with self.assertRaises(h.PgError) as caught:
+                    client.login(self.scram, "itest", self.pw(self.scram))
+            elapsed = time.monotonic() - started
+            self.assertLess(elapsed, 8, f"the look-up took {elapsed:.1f} s to give up")
+            self.assertGreater(elapsed, 0.5, "refused without waiting for the look-up")
+            self.assertEqual(caught.exception.fields.get("S"), "FATAL")
+            # The look-up did go to auth_dbname's server (it sits in the listen backlog).
+            silent.settimeout(0)
+            peer, _ = silent.accept()
+            peer.close()
+            self.assertTrue(pooler.alive())
 
     # --- auth_user per database ---
 
