@@ -158,6 +158,20 @@ def backends(dbname=None, user=None, state_filter=None):
         return c.execute(sql, args).fetchall()
 
 
+def node_pg_dir():
+    """A directory with node's pg installed from the npm registry, kept beside the test
+    cluster's state so later runs reuse it."""
+    top = os.path.join(os.path.dirname(os.path.abspath(os.environ["POOLER_PG_STATE"])), "node")
+    if not os.path.isdir(os.path.join(top, "node_modules", "pg")):
+        os.makedirs(top, exist_ok=True)
+        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
+                               "--prefix", top, "pg@8"], capture_output=True, text=True,
+                              timeout=300)
+        if proc.returncode != 0:
+            raise AssertionError(f"npm install pg failed: {proc.stderr}")
+    return top
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))

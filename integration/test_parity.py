@@ -236,23 +236,9 @@ const cfg = JSON.parse(process.argv[2]);
 """
 
 
-def node_pg_dir():
-    """A directory with node's pg installed from the npm registry, kept beside the test
-    cluster's state so later runs reuse it."""
-    top = os.path.join(os.path.dirname(os.path.abspath(os.environ["POOLER_PG_STATE"])), "node")
-    if not os.path.isdir(os.path.join(top, "node_modules", "pg")):
-        os.makedirs(top, exist_ok=True)
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-                               "--prefix", top, "pg@8"], capture_output=True, text=True,
-                              timeout=300)
-        if proc.returncode != 0:
-            raise AssertionError(f"npm install pg failed: {proc.stderr}")
-    return top
-
-
 class QuickClients(Case):
     def test_node_pg_connect_then_end_at_once(self):
-        top = node_pg_dir()
+        top = h.node_pg_dir()
         script = os.path.join(top, "quick.js")
         with open(script, "w") as f:
             f.write(NODE_SCRIPT)
