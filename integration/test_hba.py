@@ -107,7 +107,7 @@ class Methods(unittest.TestCase):
             # The line after it admits the others without a password, though they have one.
             client = raw_login(pooler, "scramuser")
             self.assertEqual((client.auth_method, client.rows), ("trust", [["scramuser"]]))
-            h.wait_until(lambda: re.search(r"itest/trustuser@127\.0\.0\.1:\d+ pooler error: "
+            h.wait_until(lambda: re.search(r"itest/trustuser@127\.0\.0\.1:\d+ closing because: "
                                            + re.escape(rejects("trustuser")), pooler.log()),
                          timeout=5, message="the refusal in the log")
 
