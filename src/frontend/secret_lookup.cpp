@@ -74,8 +74,9 @@ void SecretLookup::on_server_lost(const std::string& reason) {
 }
 
 void SecretLookup::on_query_timeout() {
+  // The pool has cancelled the query; it takes the server back once it has finished.
   lease_->detach();
-  lease_.discard();
+  lease_.salvage();
   finish(failure("auth_query did not answer in time"));
 }
 
