@@ -274,6 +274,11 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
       copy_in_ = false;
     } else if (type == 'G') {
       copy_in_ = true;
+    } else if (type == 'E' && peer_ != nullptr) {
+      // A FATAL (pg_terminate_backend's 57P01, a shutdown) reaches the client as sent; the
+      // close that follows then needs no error of the pooler's own.
+      std::string severity = protocol::parse_error_fields(body).severity;
+      if (severity == "FATAL" || severity == "PANIC") fatal_forwarded_ = true;
     } else if (type == 'S') {
       auto p = parse_parameter(body);
       if (p && parameters_.set(p->name, p->value) && peer_ != nullptr) {

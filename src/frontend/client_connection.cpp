@@ -345,7 +345,13 @@ void ClientConnection::on_server_parameter(std::string_view name, std::string_vi
 }
 
 void ClientConnection::on_server_lost(const std::string& reason) {
+  bool told = server_->fatal_forwarded();
   server_.forget();
+  if (told) {
+    // The client already has PostgreSQL's own FATAL, as a direct connection would.
+    close("server closed the connection after a FATAL error (" + reason + ")");
+    return;
+  }
   fail(ss::kConnectionFailure, "server conn crashed? (" + reason + ")");
 }
 

@@ -172,6 +172,8 @@ class ServerConnection final : public net::StreamHandler {
   std::size_t unsent_bytes() const { return stream_ ? stream_->queued_bytes() : 0; }
 
   ServerState state() const { return state_; }
+  // PostgreSQL's own FATAL ErrorResponse was passed to the peer (the connection ends next).
+  bool fatal_forwarded() const { return fatal_forwarded_; }
   void set_state(ServerState state);
   util::TimePoint state_since() const { return state_since_; }
   util::TimePoint connected_at() const { return connected_at_; }
@@ -226,6 +228,7 @@ class ServerConnection final : public net::StreamHandler {
   ServerOwner& owner_;
   std::uint64_t id_;
   ServerState state_ = ServerState::kConnecting;
+  bool fatal_forwarded_ = false;
   util::TimePoint state_since_;
   util::TimePoint connected_at_;
   std::chrono::system_clock::time_point connected_wall_ = std::chrono::system_clock::now();
