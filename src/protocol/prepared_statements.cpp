@@ -86,6 +86,12 @@ void ServerStatements::clear() {
   to_close_.clear();
 }
 
+void ServerStatements::forget_all() {
+  for (StatementRef& s : lru_) to_close_.push_back(std::move(s));
+  lru_.clear();
+  index_.clear();
+}
+
 std::vector<std::string> ServerStatements::names() const {
   std::vector<std::string> out;
   for (const StatementRef& s : lru_) out.push_back(s->server_name);

@@ -99,7 +99,9 @@ bool ReplyFilter::on_server_message(char type, util::Bytes body, StatementState 
       }
       // A DISCARD ALL refused (inside a transaction block) cleared nothing.
       if (type == 'E' && head.saved) state.client = *head.saved;
-      if (type == 'C' && drops_all_statements(body)) {
+      // Other ways to drop them all (in a multi-statement query, through the extended protocol):
+      // the rewriter could not see them coming. (A DISCARD ALL it saw carries `saved`.)
+      if (type == 'C' && drops_all_statements(body) && !head.saved) {
         state.server.clear();
         // Parses still in flight behind this request run after it: their statements will be
         // there again.

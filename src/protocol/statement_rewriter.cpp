@@ -208,11 +208,12 @@ void StatementRewriter::on_parse(util::Bytes body, StatementSession& s, std::str
   util::Bytes types = body.subspan(types_at);
   ++s.counters.client_parse_count;
   const StatementRef* existing = s.client.find(name);
+  // Undoing a skipped Parse puts back what the name meant before, even when that was the same.
   StatementRef statement, previous;
+  if (existing != nullptr) previous = *existing;
   if (existing != nullptr && (*existing)->same_text(query, types)) {
     statement = *existing;
   } else {
-    if (existing != nullptr) previous = *existing;
     statement = catalog_.intern(query, types);
     s.client.set(name, statement);
   }
@@ -287,10 +288,11 @@ void StatementRewriter::on_query(util::Bytes body, StatementSession& s, std::str
       }
       break;  // a name of PREPARE's, or none: PostgreSQL's to answer
     case DeallocateCommand::Kind::kDiscardAll:
-      // DISCARD ALL must reach PostgreSQL for the rest of what it resets; the reply filter
-      // empties the server's LRU when it succeeds.
+      // DISCARD ALL must reach PostgreSQL for the rest of what it resets. What follows it in
+      // the pipeline must not rely on the server's statements, which it drops.
       answer.saved = std::make_shared<const ClientStatements>(s.client);
       s.client.clear();
+      s.server.forget_all();
       break;
     case DeallocateCommand::Kind::kNone:
       break;

@@ -105,6 +105,9 @@ class ServerStatements {
   void erase(const PreparedStatement* s);
   // PostgreSQL dropped them all (DISCARD ALL, DEALLOCATE ALL reached it).
   void clear();
+  // PostgreSQL is about to drop them all, unless the command fails: none is relied on any more,
+  // and each is closed before the next Parse in case it is still there.
+  void forget_all();
 
   // Statements the server may still hold although the LRU no longer lists them (an eviction
   // Close that PostgreSQL skipped after an error): closed before the next Parse, harmlessly if
