@@ -66,7 +66,7 @@ class FakePostgres {
     std::string_view name = first_cstring(body);
     switch (type) {
       case 'P': {
-        std::string_view query = first_cstring(body.substr(name.size() + 1));
+        std::string_view query = first_cstring(after(body, name.size() + 1));
         if (query.find("fail") != std::string_view::npos) return fail("42601", out);
         if (!name.empty() && statements_.contains(std::string(name)) && !replace_names_) {
           return fail("42P05", out);
@@ -75,7 +75,7 @@ class FakePostgres {
         return simple('1', out);
       }
       case 'B': {
-        std::string_view statement = first_cstring(body.substr(name.size() + 1));
+        std::string_view statement = first_cstring(after(body, name.size() + 1));
         if (!statement.empty() && !statements_.contains(std::string(statement))) {
           return fail("26000", out);
         }
@@ -83,7 +83,7 @@ class FakePostgres {
       }
       case 'D':
         if (body.starts_with('S')) {
-          std::string_view statement = first_cstring(body.substr(1));
+          std::string_view statement = first_cstring(after(body, 1));
           if (!statement.empty() && !statements_.contains(std::string(statement))) {
             return fail("26000", out);
           }
@@ -93,7 +93,7 @@ class FakePostgres {
       case 'E':
         return complete("SELECT 1", out);
       case 'C':
-        if (body.starts_with('S')) statements_.erase(std::string(first_cstring(body.substr(1))));
+        if (body.starts_with('S')) statements_.erase(std::string(first_cstring(after(body, 1))));
         return simple('3', out);
       case 'S':
         skipping_ = false;
@@ -118,6 +118,9 @@ class FakePostgres {
 
  private:
   static std::string_view first_cstring(std::string_view s) { return s.substr(0, s.find('\0')); }
+  static std::string_view after(std::string_view s, std::size_t n) {
+    return s.substr(std::min(n, s.size()));
+  }
   static void simple(char type, std::string& out) {
     protocol::finish_message(out, protocol::begin_message(out, type));
   }
