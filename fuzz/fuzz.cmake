@@ -25,6 +25,7 @@ function(pooler_fuzzer name)
 endfunction()
 
 pooler_fuzzer(codec pooler_protocol)
+pooler_fuzzer(prepared pooler_protocol)
 pooler_fuzzer(config pooler_config SEEDS ${CMAKE_SOURCE_DIR}/etc/pooler.ini)
 pooler_fuzzer(auth_file pooler_config)
 pooler_fuzzer(hba pooler_config)

@@ -90,6 +90,29 @@ SESSION = {
                              + query("SHOW POOLS")),
 }
 
+# prepared_fuzzer's script: the first byte picks max_prepared_statements (0, 1, 2, 5); then ops,
+# each followed by its argument bytes (fuzz/prepared_fuzzer.cpp): names a b "" S_1 zz, queries
+# "SELECT 1" "SELECT 2" "SELECT fail" "SELECT $1".
+PARSE, BIND, DESCRIBE_S, EXECUTE, SYNC, FLUSH, CLOSE_S, QUERY = 0, 1, 2, 4, 5, 6, 7, 9
+DELIVER, SWITCH_CLIENT, NEW_SERVER, PIPELINE = 10, 11, 12, 15
+CAP_1, CAP_2, CAP_5 = 1, 2, 3
+PREPARED = {
+    # Two clients, the same name for different queries, on one server.
+    "two-clients-same-name": [CAP_5, PARSE, 0, 0, BIND, 0, EXECUTE, SYNC, SWITCH_CLIENT,
+                              PARSE, 0, 1, BIND, 0, EXECUTE, SYNC, DELIVER],
+    # A repeated Parse answered by the pooler, then a move to a server that lacks it.
+    "reparse-and-new-server": [CAP_5, PIPELINE, 0, 0, SYNC, SWITCH_CLIENT, PIPELINE, 1, 0, SYNC,
+                               NEW_SERVER, BIND, 1, DESCRIBE_S, 1, EXECUTE, SYNC],
+    # Eviction under max_prepared_statements = 2.
+    "lru-evicts": [CAP_2, PIPELINE, 0, 0, SYNC, PIPELINE, 1, 1, SYNC, PIPELINE, 3, 3, SYNC,
+                   BIND, 0, EXECUTE, SYNC, DELIVER],
+    # An error in a pipeline, Flush without Sync, then Sync.
+    "error-in-pipeline": [CAP_1, PIPELINE, 0, 0, FLUSH, DELIVER, PARSE, 1, 2, BIND, 1,
+                          PARSE, 0, 0, CLOSE_S, 0, FLUSH, DELIVER, SYNC],
+    "deallocate-discard": [CAP_5, PIPELINE, 0, 0, SYNC, QUERY, 1, BIND, 0, SYNC, PIPELINE, 1, 1,
+                           QUERY, 3, QUERY, 2, SYNC, DELIVER],
+}
+
 
 def write(directory, name, data):
     with open(os.path.join(HERE, "corpus", directory, name), "wb") as f:
@@ -100,3 +123,5 @@ for name, data in CODEC.items():
     write("codec", name, b"\0" + data)
 for name, (control, data) in SESSION.items():
     write("console_session", name, bytes([control]) + data)
+for name, script in PREPARED.items():
+    write("prepared", name, bytes(script))

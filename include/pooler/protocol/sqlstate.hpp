@@ -22,5 +22,6 @@ inline constexpr const char* kConfigFileError = "F0000";
 inline constexpr const char* kUndefinedObject = "42704";
 inline constexpr const char* kCantChangeRuntimeParam = "55P02";
 inline constexpr const char* kInvalidParameterValue = "22023";
+inline constexpr const char* kInFailedSqlTransaction = "25P02";
 
 }  // namespace pooler::protocol::sqlstate
