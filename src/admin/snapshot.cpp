@@ -70,6 +70,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     v.wait_us = util::duration_to_micros(c.waiting_for());
     v.id = c.id();
     v.application_name = c.application_name();
+    v.prepared_statements = static_cast<int>(c.prepared_statement_count());
     v.tls = c.tls_description();
     if (const auto* server = c.server()) {
       v.link = server->id();
@@ -130,6 +131,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       auto link = client_of_server.find(&s);
       if (link != client_of_server.end()) v.link = link->second;
       v.remote_pid = s.backend_pid();
+      v.prepared_statements = static_cast<int>(s.statements().size());
       v.tls = s.tls_description();
       v.close_needed = s.close_needed();
       if (const std::string* name = s.parameters().get("application_name")) {

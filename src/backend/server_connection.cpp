@@ -18,8 +18,21 @@ namespace pooler::backend {
 namespace {
 
 // Types whose bodies the pooler reads while forwarding: ReadyForQuery, ParameterStatus,
-// ErrorResponse (internal statements only); CopyInResponse is seen for its type alone.
-constexpr std::string_view kCapturedTypes = "ZSE";
+// ErrorResponse, CommandComplete (its tag says when PostgreSQL dropped every prepared
+// statement); CopyInResponse is seen for its type alone.
+constexpr std::string_view kCapturedTypes = "ZSEC";
+
+// A CommandComplete after which PostgreSQL holds no prepared statement.
+bool drops_all_statements(util::Bytes body) {
+  std::string_view tag = util::as_chars(body);
+  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL";
+}
+
+bool ends_with_ready_for_query(std::string_view made_up) {
+  return made_up.size() >= kReadyForQuerySize &&
+         made_up[made_up.size() - kReadyForQuerySize] == 'Z';
+}
 
 }  // namespace
 
@@ -75,6 +88,14 @@ void ServerConnection::write(const std::string& bytes) {
 }
 
 void ServerConnection::on_read(util::Bytes data) {
+  if (!held_.empty() && state_ != ServerState::kActive) {
+    // Held back while forwarding through the filter, and the client has gone since.
+    std::string joined = std::move(held_);
+    held_.clear();
+    joined.append(util::as_chars(data));
+    on_read(util::as_bytes(joined));
+    return;
+  }
   switch (state_) {
     case ServerState::kLogin:
       handle_login_bytes(data);
@@ -171,6 +192,7 @@ void ServerConnection::drain(std::function<void(bool)> done) {
   // second signal lands after the first was handled, it cancels whatever runs next. A backend
   // that waits idle for input discards such a stale cancel, so let it sit idle briefly.
   static constexpr std::chrono::milliseconds kCancelSettle{20};
+  forget_statement_replies();
   start_swallowing([this, done = std::move(done)](bool ok) {
     if (state_ == ServerState::kClosed) {
       done(false);
@@ -185,7 +207,7 @@ void ServerConnection::drain(std::function<void(bool)> done) {
     }
     settle_timer_->start_once(kCancelSettle);
   });
-  if (ready_owed_ == 0 && scanner_.at_boundary()) {
+  if (ready_owed_ == 0 && at_boundary()) {
     auto finish = std::move(internal_done_);
     finish(last_status_ == 'I');
   }
@@ -263,28 +285,36 @@ void ServerConnection::abandon_request() {
   }
 }
 
+void ServerConnection::note_forwarded(char type, util::Bytes body) {
+  if (type == 'Z') {
+    char status = body.empty() ? 'I' : static_cast<char>(body[0]);
+    note_ready(status);
+    count_ready(status);
+    copy_in_ = false;
+  } else if (type == 'G') {
+    copy_in_ = true;
+  } else if (type == 'E' && peer_ != nullptr) {
+    // A FATAL (pg_terminate_backend's 57P01, a shutdown) reaches the client as sent; the
+    // close that follows then needs no error of the pooler's own.
+    std::string severity = protocol::parse_error_fields(body).severity;
+    if (severity == "FATAL" || severity == "PANIC") fatal_forwarded_ = true;
+  } else if (type == 'S') {
+    auto p = parse_parameter(body);
+    if (p && parameters_.set(p->name, p->value) && peer_ != nullptr) {
+      peer_->on_server_parameter(p->name, p->value);
+    }
+  }
+}
+
 void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
+  if (statements_.tracking()) {
+    filter_forwarding_bytes(data);
+    return;
+  }
   std::size_t ready_end = 0;
   bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
-    if (type == 'Z') {
-      char status = body.empty() ? 'I' : static_cast<char>(body[0]);
-      note_ready(status);
-      count_ready(status);
-      ready_end = scanner_.message_end();
-      copy_in_ = false;
-    } else if (type == 'G') {
-      copy_in_ = true;
-    } else if (type == 'E' && peer_ != nullptr) {
-      // A FATAL (pg_terminate_backend's 57P01, a shutdown) reaches the client as sent; the
-      // close that follows then needs no error of the pooler's own.
-      std::string severity = protocol::parse_error_fields(body).severity;
-      if (severity == "FATAL" || severity == "PANIC") fatal_forwarded_ = true;
-    } else if (type == 'S') {
-      auto p = parse_parameter(body);
-      if (p && parameters_.set(p->name, p->value) && peer_ != nullptr) {
-        peer_->on_server_parameter(p->name, p->value);
-      }
-    }
+    note_forwarded(type, body);
+    if (type == 'Z') ready_end = scanner_.message_end();
     return true;
   });
   if (!ok) {
@@ -296,6 +326,75 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
   peer_->on_server_bytes(data, settled ? last_status_ : '\0');
 }
 
+void ServerConnection::filter_forwarding_bytes(util::Bytes chunk) {
+  // A header cut by the last read was held back: the message may be one the filter drops.
+  std::string joined;
+  util::Bytes data = chunk;
+  if (!held_.empty()) {
+    joined = std::move(held_);
+    held_.clear();
+    joined.append(util::as_chars(chunk));
+    data = util::as_bytes(joined);
+  }
+  protocol::ClientStatements* names = peer_ != nullptr ? peer_->client_statements() : nullptr;
+  protocol::StatementState state{names != nullptr ? *names : orphan_statements_, statements_};
+  filtered_.clear();
+  bool rewritten = false;
+  bool ends_ready = false;
+  std::size_t run_start = 0;  // forwarded bytes not yet copied into filtered_
+  std::size_t message_start = 0;
+  bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
+    std::size_t end = scanner_.message_end();
+    note_forwarded(type, body);
+    made_up_.clear();
+    bool keep = replies_.on_server_message(type, body, state, made_up_);
+    if (!keep || !made_up_.empty()) {
+      filtered_.append(util::as_chars(data.subspan(run_start, (keep ? end : message_start) -
+                                                                  run_start)));
+      filtered_.append(made_up_);
+      run_start = end;
+      rewritten = true;
+    }
+    if (!made_up_.empty()) {
+      ends_ready = ends_with_ready_for_query(made_up_);
+    } else if (keep) {
+      ends_ready = type == 'Z';
+    }
+    message_start = end;
+    return true;
+  });
+  if (!ok) {
+    lost("server sent malformed data");
+    return;
+  }
+  std::size_t forwarded_end = data.size();
+  if (!scanner_.at_boundary()) {
+    if (data.size() - message_start < protocol::kTypedHeaderSize) {
+      // Only the dropped ParseComplete/CloseComplete are this short: decide when it is whole.
+      scanner_.reset();
+      held_.assign(util::as_chars(data.subspan(message_start)));
+      forwarded_end = message_start;
+    } else {
+      ends_ready = false;  // a longer message has begun: the client sees its start now
+    }
+  }
+  if (peer_ == nullptr) return;
+  util::Bytes out = data.first(forwarded_end);
+  if (rewritten) {
+    filtered_.append(util::as_chars(data.subspan(run_start, forwarded_end - run_start)));
+    out = util::as_bytes(filtered_);
+  }
+  if (out.empty()) return;
+  bool settled = ends_ready && ready_owed_ == 0 && replies_.idle();
+  peer_->on_server_bytes(out, settled ? last_status_ : '\0');
+}
+
+void ServerConnection::forget_statement_replies() {
+  if (replies_.idle()) return;
+  replies_ = protocol::ReplyFilter();
+  statements_.forget_all();
+}
+
 void ServerConnection::handle_internal_bytes(util::Bytes data) {
   bool finished = false;
   bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
@@ -305,6 +404,8 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
       internal_failed_ = true;
     } else if (type == 'S') {
       if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
+    } else if (type == 'C' && drops_all_statements(body)) {
+      statements_.clear();  // a reset query (server_reset_query_always)
     } else if (type == 'Z') {
       note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));
       if (ready_owed_ == 0) finished = true;
@@ -315,7 +416,7 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
     lost("server sent malformed data");
     return;
   }
-  if (finished && scanner_.at_boundary()) {
+  if (finished && at_boundary()) {
     auto done = std::move(internal_done_);
     bool success = !internal_failed_ && last_status_ == 'I';
     if (done) done(success);

@@ -19,6 +19,21 @@ namespace {
 // Input a client may queue while it has no server before the pooler stops reading from it.
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024;
 
+// The client messages the statement rewriter reads whole: those that name statements, and every
+// request that has replies (the reply filter follows them in order).
+constexpr std::string_view kRewrittenTypes = "PBDCQESF";
+
+// A reused buffer that grew for one big message is not kept for the life of the connection.
+constexpr std::size_t kKeptBufferCapacity = 64 * 1024;
+
+void trim(std::string& buffer) {
+  if (buffer.capacity() > kKeptBufferCapacity) {
+    std::string().swap(buffer);
+  } else {
+    buffer.clear();
+  }
+}
+
 // During a drain, how long a client that has just logged in may stay idle before it is told:
 // long enough for the transaction it came to run, short enough not to hold the shutdown.
 constexpr util::Duration kFreshClientGrace = std::chrono::seconds(1);
@@ -34,6 +49,7 @@ ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net
       connected_at_(context.clock.now()),
       config_(context.config()),
       scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), ""),
+      splitter_(static_cast<std::size_t>(config_->settings.max_packet_size), kRewrittenTypes),
       tls_context_(context.client_tls) {
   login_timeout_ = util::seconds_to_duration(config_->settings.client_login_timeout);
 }
@@ -164,6 +180,8 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
   std::size_t forward_len = data.size();
   metrics::PoolStats& stats = pool_->stats();
   stats.bytes_received += data.size();
+  // Tracked statements are counted by the rewriter, with PgBouncer's meanings.
+  bool untracked = pool_->settings().max_prepared_statements == 0;
   bool ok = scanner_.scan(data, [&](char type, util::Bytes) {
     switch (type) {
       case 'Q':
@@ -175,13 +193,14 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
         unsynced_ = false;
         break;
       case 'P':
-        // Every Parse goes to the server: no prepared statements are kept per client yet.
-        ++stats.client_parse_count;
-        ++stats.server_parse_count;
+        if (untracked) {
+          ++stats.client_parse_count;
+          ++stats.server_parse_count;
+        }
         unsynced_ = true;
         break;
       case 'B':
-        ++stats.bind_count;
+        if (untracked) ++stats.bind_count;
         unsynced_ = true;
         break;
       case 'E':
@@ -209,7 +228,7 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
   bool server_ready = state_ == ClientState::kActive && server_ &&
                       server_->state() == backend::ServerState::kActive;
   if (server_ready && buffer_.empty()) {
-    if (!forward.empty()) server_->send(forward, ready_owed);
+    if (!forward.empty()) send_to_server(forward, ready_owed);
     if (server_ && server_->write_backlogged()) stream_->stop_reading();
   } else if (!forward.empty()) {
     buffer_.append(reinterpret_cast<const char*>(forward.data()), forward.size());
@@ -292,9 +311,57 @@ void ClientConnection::flush_pending_to_server() {
     std::string pending = std::move(buffer_);
     buffer_.clear();
     int owed = std::exchange(buffered_ready_owed_, 0);
-    server_->send(util::as_bytes(pending), owed);
+    send_to_server(util::as_bytes(pending), owed);
+    if (!server_) {
+      // The rewriter's own answers settled the transaction and the server went back.
+      if (state_ != ClientState::kClosed) stream_->start_reading();
+      return;
+    }
   }
   if (!server_->write_backlogged()) stream_->start_reading();
+}
+
+void ClientConnection::send_to_server(util::Bytes data, int ready_owed) {
+  if (!server_->statements().tracking()) {
+    server_->send(data, ready_owed);
+    return;
+  }
+  send_rewritten(data);
+}
+
+void ClientConnection::send_rewritten(util::Bytes data) {
+  backend::ServerConnection& server = *server_.get();
+  protocol::PreparedCounters counters;
+  protocol::StatementSession session{statements_, server.statements(), server.replies(),
+                                     counters};
+  to_server_.clear();
+  to_client_.clear();
+  int owed = 0;
+  // The read-time scan has already refused a malformed length.
+  splitter_.feed(
+      data,
+      [&](char type, util::Bytes body) {
+        std::size_t before = to_server_.size();
+        context_.rewriter->on_client_message(type, body, session, to_server_, to_client_);
+        // A DEALLOCATE the pooler answers itself owes no ReadyForQuery from the server.
+        if (type == 'S' || type == 'F' || (type == 'Q' && to_server_.size() > before)) ++owed;
+      },
+      [&](util::Bytes bytes) { to_server_.append(util::as_chars(bytes)); });
+  metrics::PoolStats& stats = pool_->stats();
+  stats.client_parse_count += counters.client_parse_count;
+  stats.server_parse_count += counters.server_parse_count;
+  stats.bind_count += counters.bind_count;
+  if (!to_server_.empty()) server.send(util::as_bytes(to_server_), owed);
+  trim(to_server_);
+  if (to_client_.empty()) return;
+  stream_->write(to_client_);
+  // Answered without the server (a DEALLOCATE alone): the transaction may be over now.
+  bool ends_ready = to_client_.size() >= backend::kReadyForQuerySize &&
+                    to_client_[to_client_.size() - backend::kReadyForQuerySize] == 'Z';
+  trim(to_client_);
+  if (ends_ready && !server.busy() && server.replies().idle()) {
+    transaction_settled(server.replies().transaction_status());
+  }
 }
 
 void ClientConnection::release_server() {

@@ -230,6 +230,7 @@ void Pool::open_server() {
                                                    context_.next_server_id++);
   ServerConnection* raw = server.get();
   raw->count_into(stats_);
+  raw->track_statements(settings_.max_prepared_statements);
   servers_.emplace(raw, std::move(server));
   logging_in_[raw] = host;
   database_budget_.take();
@@ -322,6 +323,9 @@ int Pool::close_needed_count() const {
 }
 
 void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& target) {
+  // Servers track statements as they were opened to: a client's names must mean the same on
+  // every server it is given.
+  bool retracked = settings.max_prepared_statements != settings_.max_prepared_statements;
   settings_ = std::move(settings);
   bool moved_hosts = target.hosts != target_.hosts;
   bool moved = moved_hosts || target.dbname != target_.dbname || target.secret != target_.secret ||
@@ -341,6 +345,10 @@ void Pool::reconfigure(PoolSettings settings, const backend::ServerTarget& targe
   if (moved) {
     spdlog::info("{}/{}: server target changed, reconnecting at release", key_.database,
                  key_.user);
+    reconnect();
+  } else if (retracked) {
+    spdlog::info("{}/{}: prepared statement tracking changed, reconnecting at release",
+                 key_.database, key_.user);
     reconnect();
   }
   serve_waiters();  // a bigger pool serves its queue now

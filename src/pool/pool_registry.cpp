@@ -36,6 +36,10 @@ PoolSettings PoolRegistry::settings_for(const config::Config& config,
   if (user_entry != nullptr && user_entry->pool_size) p.pool_size = *user_entry->pool_size;
   p.reset_query = s.server_reset_query;
   p.reset_query_always = s.server_reset_query_always;
+  // A session keeps its server: its statements need no tracking.
+  if (p.mode != config::PoolMode::kSession) {
+    p.max_prepared_statements = static_cast<std::size_t>(s.max_prepared_statements);
+  }
   double wait = s.query_wait_timeout;
   if (database.query_wait_timeout && *database.query_wait_timeout >= 0) {
     wait = *database.query_wait_timeout;
@@ -97,6 +101,7 @@ PoolSettings PoolRegistry::lookup_settings(const config::Config& config,
   p.min_pool_size = 0;
   p.reserve_pool_size = 0;
   p.query_timeout = p.query_wait_timeout;
+  p.max_prepared_statements = 0;  // its one unnamed statement needs no tracking
   return p;
 }
 

@@ -60,6 +60,7 @@ struct ConnectionView {
   int remote_pid = 0;
   std::string tls;  // PgBouncer's "protocol/cipher/key exchange"; empty in plain text
   std::string application_name;
+  int prepared_statements = 0;  // a client's names, a server's statements
   // For SHOW SOCKETS and ACTIVE_SOCKETS.
   std::int64_t recv_pos = 0;     // bytes received from it and held, not yet passed on
   std::int64_t send_remain = 0;  // bytes queued for it, not yet sent

@@ -19,6 +19,8 @@
 #include "pooler/net/timer.hpp"
 #include "pooler/protocol/error_fields.hpp"
 #include "pooler/protocol/message_scanner.hpp"
+#include "pooler/protocol/prepared_statements.hpp"
+#include "pooler/protocol/reply_filter.hpp"
 #include "pooler/protocol/scram.hpp"
 #include "pooler/util/clock.hpp"
 
@@ -109,6 +111,9 @@ class ServerPeer {
   // server_fast_close: the server must close now that it is between transactions; the peer
   // gives it back and tells its client why.
   virtual void on_server_fast_close(const char* reason) = 0;
+  // The names the peer gave its prepared statements, which replies may correct (a Parse that
+  // PostgreSQL skipped after an error); null when it keeps none.
+  virtual protocol::ClientStatements* client_statements() { return nullptr; }
 };
 
 class ServerConnection final : public net::StreamHandler {
@@ -125,6 +130,13 @@ class ServerConnection final : public net::StreamHandler {
 
   // Where its queries and transactions are counted (the owning pool's stats); optional.
   void count_into(metrics::PoolStats& stats) { stats_ = &stats; }
+  // Keeps up to `capacity` prepared statements of the pooler's naming (max_prepared_statements
+  // in transaction and statement mode); 0, the default, passes replies through untouched.
+  void track_statements(std::size_t capacity) { statements_ = protocol::ServerStatements(capacity); }
+  // The statements it holds and what its replies must become, for the client's rewriter.
+  protocol::ServerStatements& statements() { return statements_; }
+  const protocol::ServerStatements& statements() const { return statements_; }
+  protocol::ReplyFilter& replies() { return replies_; }
 
   // Lease side.
   void attach(ServerPeer& peer);
@@ -151,7 +163,9 @@ class ServerConnection final : public net::StreamHandler {
   // Gives up on cancels PostgreSQL has not finished within `limit`.
   void expire_cancels(util::TimePoint now, util::Duration limit);
   // True when nothing is owed and the last ReadyForQuery said idle: safe to hand to another.
-  bool clean() const { return ready_owed_ == 0 && last_status_ == 'I' && scanner_.at_boundary(); }
+  bool clean() const {
+    return ready_owed_ == 0 && last_status_ == 'I' && at_boundary() && replies_.idle();
+  }
   // A request is in flight: since when (for query_timeout).
   bool busy() const { return ready_owed_ > 0; }
   util::TimePoint busy_since() const { return busy_since_; }
@@ -208,6 +222,17 @@ class ServerConnection final : public net::StreamHandler {
   // Login is over (connect_query included): the server is ready for the pool.
   void logged_in();
   void handle_forwarding_bytes(util::Bytes data);
+  // Forwarding through the reply filter (prepared statements tracked): the pooler's own
+  // ParseComplete/CloseComplete dropped, made-up answers inserted.
+  void filter_forwarding_bytes(util::Bytes data);
+  // What the pooler notes of each message forwarded: ReadyForQuery, COPY IN, FATAL,
+  // ParameterStatus.
+  void note_forwarded(char type, util::Bytes body);
+  // Between messages, nothing held back.
+  bool at_boundary() const { return scanner_.at_boundary() && held_.empty(); }
+  // The replies still expected cannot be followed (no client to answer): rely on none of the
+  // statements, so each is closed before it is prepared again.
+  void forget_statement_replies();
   void handle_internal_bytes(util::Bytes data);
   void login_failed(protocol::ErrorFields error, LoginFailure why = LoginFailure::kUnreachable);
   // PostgreSQL asked for `method` and the pooler has no secret of that kind for the user.
@@ -243,6 +268,12 @@ class ServerConnection final : public net::StreamHandler {
   std::int32_t backend_key_ = 0;
   ServerPeer* peer_ = nullptr;
   protocol::MessageScanner scanner_;
+  protocol::ServerStatements statements_{0};
+  protocol::ReplyFilter replies_;
+  protocol::ClientStatements orphan_statements_;  // the client names when no peer keeps any
+  std::string held_;      // a message header cut by a read, until the rest arrives (filtering)
+  std::string filtered_;  // the bytes forwarded after filtering, reused
+  std::string made_up_;   // the filter's inserted answers after one message, reused
   int ready_owed_ = 0;
   char last_status_ = 'I';
   bool copy_in_ = false;  // a COPY FROM STDIN waits for the client's data

@@ -17,6 +17,8 @@
 #include "pooler/net/stream.hpp"
 #include "pooler/pool/pool.hpp"
 #include "pooler/protocol/message_scanner.hpp"
+#include "pooler/protocol/message_splitter.hpp"
+#include "pooler/protocol/prepared_statements.hpp"
 #include "pooler/protocol/startup.hpp"
 
 namespace pooler::frontend {
@@ -84,6 +86,8 @@ class ClientConnection final : public net::StreamHandler,
   std::size_t held_bytes() const { return buffer_.size(); }
   // Bytes queued for the client, not yet sent.
   std::size_t unsent_bytes() const { return stream_->queued_bytes(); }
+  // Named prepared statements it holds (tracked in transaction and statement mode).
+  std::size_t prepared_statement_count() const { return statements_.size(); }
 
   // net::StreamHandler
   void on_read(util::Bytes data) override;
@@ -97,6 +101,7 @@ class ClientConnection final : public net::StreamHandler,
   void on_server_drained() override;
   void on_query_timeout() override;
   void on_server_fast_close(const char* reason) override;
+  protocol::ClientStatements* client_statements() override { return &statements_; }
   // pool::Waiter
   void on_server_granted(pool::ServerLease lease) override;
   void on_wait_failed(const std::string& sqlstate, const std::string& message) override;
@@ -145,6 +150,10 @@ class ClientConnection final : public net::StreamHandler,
   void request_server();
   void use_server(pool::ServerLease lease);
   void flush_pending_to_server();
+  // Client bytes to the server it holds: as they are, or when the server tracks prepared
+  // statements, under the pooler's statement names (answering what it can itself).
+  void send_to_server(util::Bytes data, int ready_owed);
+  void send_rewritten(util::Bytes data);
   void release_server();
   void close(const std::string& reason);
   // PgBouncer's close line, "closing because: <reason> (age=<s>s)", at info or warning level.
@@ -189,6 +198,12 @@ class ClientConnection final : public net::StreamHandler,
   pool::Pool* pool_ = nullptr;
   pool::ServerLease server_;
   protocol::MessageScanner scanner_;
+  // Prepared-statement tracking: the messages the rewriter reads, the client's names, and the
+  // rewritten bytes each way (buffers reused).
+  protocol::MessageSplitter splitter_;
+  protocol::ClientStatements statements_;
+  std::string to_server_;
+  std::string to_client_;
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool greeted_ = false;
   bool ran_transaction_ = false;  // a transaction (or statement) of its own has completed

@@ -9,6 +9,8 @@
 
 #include "pooler/frontend/auth_cache.hpp"
 #include "pooler/frontend/client_connection.hpp"
+#include "pooler/protocol/prepared_statements.hpp"
+#include "pooler/protocol/statement_rewriter.hpp"
 #include "pooler/util/secure.hpp"
 
 namespace pooler::frontend {
@@ -21,6 +23,7 @@ class ClientRegistry {
       : context_{loop, clock, graveyard, pools, *this, std::move(config), nullptr, nullptr},
         mock_seed_(32, '\0') {
     util::random_bytes(mock_seed_.data(), mock_seed_.size());
+    context_.rewriter = &rewriter_;
   }
   ~ClientRegistry();
 
@@ -69,6 +72,9 @@ class ClientRegistry {
   void close_all();
 
  private:
+  // The loop's prepared statements: one server name per text, whichever client prepared it.
+  protocol::StatementCatalog statement_catalog_;
+  protocol::StatementRewriter rewriter_{statement_catalog_};
   FrontendContext context_;
   std::uint64_t next_id_ = 1;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> clients_;

@@ -9,6 +9,7 @@
 #include "pooler/net/graveyard.hpp"
 #include "pooler/net/tls_context.hpp"
 #include "pooler/pool/pool_registry.hpp"
+#include "pooler/protocol/statement_rewriter.hpp"
 
 namespace pooler::frontend {
 
@@ -27,6 +28,9 @@ struct FrontendContext {
   ConsolePort* console = nullptr;  // set by app once the console exists
   // The TLS context new clients handshake with; null when client_tls_sslmode = disable.
   std::shared_ptr<const net::TlsContext> client_tls;
+  // Renames clients' prepared statements onto the servers they are given (transaction and
+  // statement mode); set by the registry.
+  protocol::StatementRewriter* rewriter = nullptr;
 };
 
 }  // namespace pooler::frontend

@@ -35,6 +35,8 @@ struct PoolSettings {
   int pool_size = 20;
   std::string reset_query = "DISCARD ALL";
   bool reset_query_always = false;
+  // Prepared statements each server keeps under the pooler's names; 0: not tracked.
+  std::size_t max_prepared_statements = 0;
   util::Duration query_wait_timeout{};      // zero: wait forever
   util::Duration server_connect_timeout{};  // zero: no limit
   util::Duration server_lifetime{};         // zero: no limit
