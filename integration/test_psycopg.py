@@ -115,8 +115,6 @@ class Psycopg(unittest.TestCase):
                 for conn in conns:
                     conn.close()
 
-    @unittest.skip("needs prepared-statement tracking in transaction mode (PgBouncer's "
-                   "max_prepared_statements); not implemented yet")
     def test_automatic_server_side_prepare(self):
         # psycopg's default prepare_threshold: after 5 runs the query becomes a named
         # prepared statement. Four clients share one server, so each client's statement must
