@@ -368,15 +368,14 @@ void ServerConnection::filter_forwarding_bytes(util::Bytes chunk) {
     return;
   }
   std::size_t forwarded_end = data.size();
-  if (!scanner_.at_boundary()) {
-    if (data.size() - message_start < protocol::kTypedHeaderSize) {
-      // Only the dropped ParseComplete/CloseComplete are this short: decide when it is whole.
-      scanner_.reset();
-      held_.assign(util::as_chars(data.subspan(message_start)));
-      forwarded_end = message_start;
-    } else {
-      ends_ready = false;  // a longer message has begun: the client sees its start now
-    }
+  if (scanner_.in_header()) {
+    // The message may be a ParseComplete/CloseComplete to drop: decide once it is whole. (A
+    // held header is joined in front of the next read, so it began in `data`.)
+    scanner_.reset();
+    held_.assign(util::as_chars(data.subspan(message_start)));
+    forwarded_end = message_start;
+  } else if (!scanner_.at_boundary()) {
+    ends_ready = false;  // a longer message has begun: the client sees its start now
   }
   if (peer_ == nullptr) return;
   util::Bytes out = data.first(forwarded_end);

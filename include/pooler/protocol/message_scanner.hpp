@@ -63,6 +63,8 @@ class MessageScanner {
   std::size_t message_end() const { return message_end_; }
   // True between messages: nothing of a partial message has been seen.
   bool at_boundary() const { return header_len_ == 0; }
+  // Part of a header seen, not all of it: the message's type and length are not known yet.
+  bool in_header() const { return header_len_ > 0 && header_len_ < kHeader; }
   void reset() { header_len_ = 0; }
 
  private:
