@@ -61,7 +61,8 @@ ResultTable connections(const std::vector<ConnectionView>& list) {
                text(format_time(c.connect_time)), text(format_time(c.request_time)),
                num(c.wait_us / 1000000), num(c.wait_us % 1000000), num(c.close_needed ? 1 : 0),
                text(pointer_text(c.id)), c.link ? text(pointer_text(c.link)) : text(""),
-               num(c.remote_pid), text(c.tls), text(c.application_name), num(c.prepared_statements),
+               num(c.remote_pid), text(c.tls), text(c.application_name),
+               num(c.prepared_statements),
                num(static_cast<std::int64_t>(c.id))});
   }
   return t;

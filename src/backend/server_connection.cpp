@@ -22,18 +22,6 @@ namespace {
 // statement); CopyInResponse is seen for its type alone.
 constexpr std::string_view kCapturedTypes = "ZSEC";
 
-// A CommandComplete after which PostgreSQL holds no prepared statement.
-bool drops_all_statements(util::Bytes body) {
-  std::string_view tag = util::as_chars(body);
-  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
-  return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL";
-}
-
-bool ends_with_ready_for_query(std::string_view made_up) {
-  return made_up.size() >= kReadyForQuerySize &&
-         made_up[made_up.size() - kReadyForQuerySize] == 'Z';
-}
-
 }  // namespace
 
 ServerConnection::ServerConnection(net::Loop& loop, net::DnsCache& dns, const util::Clock& clock,
@@ -88,10 +76,9 @@ void ServerConnection::write(const std::string& bytes) {
 }
 
 void ServerConnection::on_read(util::Bytes data) {
-  if (!held_.empty() && state_ != ServerState::kActive) {
-    // Held back while forwarding through the filter, and the client has gone since.
-    std::string joined = std::move(held_);
-    held_.clear();
+  if (splicer_.holding()) {
+    // A header the filter held back (the message may be one it drops) goes in front.
+    std::string joined = splicer_.take_held();
     joined.append(util::as_chars(data));
     on_read(util::as_bytes(joined));
     return;
@@ -326,66 +313,18 @@ void ServerConnection::handle_forwarding_bytes(util::Bytes data) {
   peer_->on_server_bytes(data, settled ? last_status_ : '\0');
 }
 
-void ServerConnection::filter_forwarding_bytes(util::Bytes chunk) {
-  // A header cut by the last read was held back: the message may be one the filter drops.
-  std::string joined;
-  util::Bytes data = chunk;
-  if (!held_.empty()) {
-    joined = std::move(held_);
-    held_.clear();
-    joined.append(util::as_chars(chunk));
-    data = util::as_bytes(joined);
-  }
+void ServerConnection::filter_forwarding_bytes(util::Bytes data) {
   protocol::ClientStatements* names = peer_ != nullptr ? peer_->client_statements() : nullptr;
   protocol::StatementState state{names != nullptr ? *names : orphan_statements_, statements_};
-  filtered_.clear();
-  bool rewritten = false;
-  bool ends_ready = false;
-  std::size_t run_start = 0;  // forwarded bytes not yet copied into filtered_
-  std::size_t message_start = 0;
-  bool ok = scanner_.scan(data, [&](char type, util::Bytes body) {
-    std::size_t end = scanner_.message_end();
-    note_forwarded(type, body);
-    made_up_.clear();
-    bool keep = replies_.on_server_message(type, body, state, made_up_);
-    if (!keep || !made_up_.empty()) {
-      filtered_.append(util::as_chars(data.subspan(run_start, (keep ? end : message_start) -
-                                                                  run_start)));
-      filtered_.append(made_up_);
-      run_start = end;
-      rewritten = true;
-    }
-    if (!made_up_.empty()) {
-      ends_ready = ends_with_ready_for_query(made_up_);
-    } else if (keep) {
-      ends_ready = type == 'Z';
-    }
-    message_start = end;
-    return true;
-  });
-  if (!ok) {
+  auto note = [this](char type, util::Bytes body) { note_forwarded(type, body); };
+  auto spliced = splicer_.splice(data, scanner_, replies_, state, note);
+  if (!spliced) {
     lost("server sent malformed data");
     return;
   }
-  std::size_t forwarded_end = data.size();
-  if (scanner_.in_header()) {
-    // The message may be a ParseComplete/CloseComplete to drop: decide once it is whole. (A
-    // held header is joined in front of the next read, so it began in `data`.)
-    scanner_.reset();
-    held_.assign(util::as_chars(data.subspan(message_start)));
-    forwarded_end = message_start;
-  } else if (!scanner_.at_boundary()) {
-    ends_ready = false;  // a longer message has begun: the client sees its start now
-  }
-  if (peer_ == nullptr) return;
-  util::Bytes out = data.first(forwarded_end);
-  if (rewritten) {
-    filtered_.append(util::as_chars(data.subspan(run_start, forwarded_end - run_start)));
-    out = util::as_bytes(filtered_);
-  }
-  if (out.empty()) return;
-  bool settled = ends_ready && ready_owed_ == 0 && replies_.idle();
-  peer_->on_server_bytes(out, settled ? last_status_ : '\0');
+  if (peer_ == nullptr || spliced->out.empty()) return;
+  bool settled = spliced->ends_with_ready && ready_owed_ == 0 && replies_.idle();
+  peer_->on_server_bytes(spliced->out, settled ? last_status_ : '\0');
 }
 
 void ServerConnection::forget_statement_replies() {
@@ -403,7 +342,7 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
       internal_failed_ = true;
     } else if (type == 'S') {
       if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
-    } else if (type == 'C' && drops_all_statements(body)) {
+    } else if (type == 'C' && protocol::drops_all_statements(body)) {
       statements_.clear();  // a reset query (server_reset_query_always)
     } else if (type == 'Z') {
       note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));

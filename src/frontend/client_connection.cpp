@@ -356,8 +356,7 @@ void ClientConnection::send_rewritten(util::Bytes data) {
   if (to_client_.empty()) return;
   stream_->write(to_client_);
   // Answered without the server (a DEALLOCATE alone): the transaction may be over now.
-  bool ends_ready = to_client_.size() >= backend::kReadyForQuerySize &&
-                    to_client_[to_client_.size() - backend::kReadyForQuerySize] == 'Z';
+  bool ends_ready = protocol::ends_with_ready_for_query(to_client_);
   trim(to_client_);
   if (ends_ready && !server.busy() && server.replies().idle()) {
     transaction_settled(server.replies().transaction_status());

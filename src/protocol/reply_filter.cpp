@@ -42,18 +42,23 @@ bool is_asynchronous(char reply) {
   return reply == 'N' || reply == 'S' || reply == 'A';
 }
 
-// A CommandComplete after which PostgreSQL holds no prepared statement.
-bool drops_all_statements(util::Bytes body) {
-  std::string_view tag = util::as_chars(body);
-  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
-  return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL";
-}
-
 void append_simple(std::string& out, char type) {
   finish_message(out, begin_message(out, type));
 }
 
 }  // namespace
+
+bool drops_all_statements(util::Bytes command_complete_body) {
+  std::string_view tag = util::as_chars(command_complete_body);
+  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL";
+}
+
+bool ends_with_ready_for_query(std::string_view made_up) {
+  constexpr std::size_t kReadyForQuerySize = 6;  // 'Z', length 5, status
+  return made_up.size() >= kReadyForQuerySize &&
+         made_up[made_up.size() - kReadyForQuerySize] == 'Z';
+}
 
 void ReplyFilter::expect(Expectation e) {
   if (head_ == entries_.size()) {

@@ -13,6 +13,7 @@
 #include "pooler/protocol/message_builder.hpp"
 #include "pooler/protocol/prepared_statements.hpp"
 #include "pooler/protocol/reply_filter.hpp"
+#include "pooler/protocol/reply_splicer.hpp"
 #include "pooler/protocol/statement_rewriter.hpp"
 #include "pooler/util/bytes.hpp"
 
@@ -202,6 +203,26 @@ class PoolRig {
     pending_replies_.clear();
   }
 
+  // Hands the held replies over as a server connection reads them: `piece` bytes per read,
+  // through a ReplySplicer, held-back bytes put in front of the next read. Returns whether the
+  // last read ended with a ReadyForQuery.
+  bool deliver_in_pieces(std::size_t piece) {
+    Client& client = clients_[current_];
+    protocol::MessageScanner scanner(std::size_t{1} << 30, "ZSEC");
+    bool ends_ready = false;
+    for (std::size_t at = 0; at < pending_replies_.size(); at += piece) {
+      std::string read = splicer_.take_held();
+      read += pending_replies_.substr(at, piece);
+      auto spliced = splicer_.splice(util::as_bytes(read), scanner, replies_,
+                                     {client.names, server_statements_}, [](char, util::Bytes) {});
+      if (!spliced) return false;
+      client.through_pooler += util::as_chars(spliced->out);
+      ends_ready = spliced->ends_with_ready;
+    }
+    pending_replies_.clear();
+    return ends_ready && !splicer_.holding();
+  }
+
   // The clients move on to another server connection (as in transaction mode): fresh LRU,
   // filter and model server; the catalog and the clients' names stay.
   void new_server(std::size_t max_prepared) {
@@ -224,6 +245,7 @@ class PoolRig {
   protocol::StatementRewriter rewriter_{catalog_};
   protocol::ServerStatements server_statements_;
   protocol::ReplyFilter replies_;
+  protocol::ReplySplicer splicer_;
   protocol::PreparedCounters counters_;
   FakePostgres server_{false};
   std::string pending_replies_;

@@ -21,6 +21,7 @@
 #include "pooler/protocol/message_scanner.hpp"
 #include "pooler/protocol/prepared_statements.hpp"
 #include "pooler/protocol/reply_filter.hpp"
+#include "pooler/protocol/reply_splicer.hpp"
 #include "pooler/protocol/scram.hpp"
 #include "pooler/util/clock.hpp"
 
@@ -132,7 +133,9 @@ class ServerConnection final : public net::StreamHandler {
   void count_into(metrics::PoolStats& stats) { stats_ = &stats; }
   // Keeps up to `capacity` prepared statements of the pooler's naming (max_prepared_statements
   // in transaction and statement mode); 0, the default, passes replies through untouched.
-  void track_statements(std::size_t capacity) { statements_ = protocol::ServerStatements(capacity); }
+  void track_statements(std::size_t capacity) {
+    statements_ = protocol::ServerStatements(capacity);
+  }
   // The statements it holds and what its replies must become, for the client's rewriter.
   protocol::ServerStatements& statements() { return statements_; }
   const protocol::ServerStatements& statements() const { return statements_; }
@@ -229,7 +232,7 @@ class ServerConnection final : public net::StreamHandler {
   // ParameterStatus.
   void note_forwarded(char type, util::Bytes body);
   // Between messages, nothing held back.
-  bool at_boundary() const { return scanner_.at_boundary() && held_.empty(); }
+  bool at_boundary() const { return scanner_.at_boundary() && !splicer_.holding(); }
   // The replies still expected cannot be followed (no client to answer): rely on none of the
   // statements, so each is closed before it is prepared again.
   void forget_statement_replies();
@@ -271,9 +274,7 @@ class ServerConnection final : public net::StreamHandler {
   protocol::ServerStatements statements_{0};
   protocol::ReplyFilter replies_;
   protocol::ClientStatements orphan_statements_;  // the client names when no peer keeps any
-  std::string held_;      // a message header cut by a read, until the rest arrives (filtering)
-  std::string filtered_;  // the bytes forwarded after filtering, reused
-  std::string made_up_;   // the filter's inserted answers after one message, reused
+  protocol::ReplySplicer splicer_;
   int ready_owed_ = 0;
   char last_status_ = 'I';
   bool copy_in_ = false;  // a COPY FROM STDIN waits for the client's data

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <bitset>
 #include <cstdint>
-#include <cstring>
 #include <string>
 
+#include "pooler/protocol/message_header.hpp"
 #include "pooler/util/bytes.hpp"
 
 namespace pooler::protocol {
@@ -31,16 +31,11 @@ class MessageScanner {
   bool scan(util::Bytes chunk, OnMessage&& on_message) {
     std::size_t pos = 0;
     while (pos < chunk.size()) {
-      if (header_len_ < kHeader) {
-        std::size_t take = std::min(kHeader - header_len_, chunk.size() - pos);
-        std::memcpy(header_ + header_len_, chunk.data() + pos, take);
-        header_len_ += take;
-        pos += take;
-        if (header_len_ < kHeader) break;
-        std::uint32_t length = util::load_be32(header_ + 1);
-        if (length < 4 || length > max_packet_size_) return false;
-        remaining_ = length - 4;
-        capturing_ = captured_.test(header_[0]);
+      if (!header_.whole()) {
+        if (!header_.gather(chunk, pos)) break;
+        if (!valid_message_length(header_.length(), max_packet_size_)) return false;
+        remaining_ = header_.length() - 4;
+        capturing_ = captured_.test(header_.type());
         body_.clear();
       }
       std::size_t take = std::min<std::size_t>(remaining_, chunk.size() - pos);
@@ -51,9 +46,9 @@ class MessageScanner {
       pos += take;
       remaining_ -= take;
       if (remaining_ == 0) {
-        header_len_ = 0;
+        header_.clear();
         message_end_ = pos;
-        if (!on_message(static_cast<char>(header_[0]), util::as_bytes(body_))) return true;
+        if (!on_message(static_cast<char>(header_.type()), util::as_bytes(body_))) return true;
       }
     }
     return true;
@@ -62,17 +57,15 @@ class MessageScanner {
   // During on_message: the offset in the current chunk just past the message.
   std::size_t message_end() const { return message_end_; }
   // True between messages: nothing of a partial message has been seen.
-  bool at_boundary() const { return header_len_ == 0; }
+  bool at_boundary() const { return header_.empty(); }
   // Part of a header seen, not all of it: the message's type and length are not known yet.
-  bool in_header() const { return header_len_ > 0 && header_len_ < kHeader; }
-  void reset() { header_len_ = 0; }
+  bool in_header() const { return header_.partial(); }
+  void reset() { header_.clear(); }
 
  private:
-  static constexpr std::size_t kHeader = 5;
   std::size_t max_packet_size_;
   std::bitset<256> captured_;
-  std::uint8_t header_[kHeader] = {};
-  std::size_t header_len_ = 0;
+  MessageHeader header_;
   std::uint32_t remaining_ = 0;
   bool capturing_ = false;
   std::size_t message_end_ = 0;

@@ -3,13 +3,14 @@
 // CopyData never has to sit in memory whole.
 #pragma once
 
+#include <algorithm>
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 
+#include "pooler/protocol/message_header.hpp"
 #include "pooler/util/bytes.hpp"
 
 namespace pooler::protocol {
@@ -29,15 +30,16 @@ class MessageSplitter {
   bool feed(util::Bytes chunk, OnWhole&& on_whole, OnBytes&& on_bytes) {
     std::size_t pos = 0;
     while (pos < chunk.size()) {
-      if (header_len_ == 0 && chunk.size() - pos >= kHeader) {
+      if (header_.empty() && chunk.size() - pos >= MessageHeader::kSize) {
         // The common case: the whole message is in this chunk, nothing is copied.
         auto type = static_cast<unsigned char>(chunk[pos]);
         std::uint32_t length = util::load_be32(chunk.data() + pos + 1);
-        if (length < 4 || length > max_packet_size_) return false;
+        if (!valid_message_length(length, max_packet_size_)) return false;
         std::size_t size = std::size_t(length) + 1;
         if (chunk.size() - pos >= size) {
           if (whole_types_.test(type)) {
-            on_whole(static_cast<char>(type), chunk.subspan(pos + kHeader, size - kHeader));
+            on_whole(static_cast<char>(type),
+                     chunk.subspan(pos + MessageHeader::kSize, size - MessageHeader::kSize));
           } else {
             on_bytes(chunk.subspan(pos, size));
           }
@@ -45,17 +47,12 @@ class MessageSplitter {
           continue;
         }
       }
-      if (header_len_ < kHeader) {
-        std::size_t take = std::min(kHeader - header_len_, chunk.size() - pos);
-        std::memcpy(header_ + header_len_, chunk.data() + pos, take);
-        header_len_ += take;
-        pos += take;
-        if (header_len_ < kHeader) break;
-        std::uint32_t length = util::load_be32(header_ + 1);
-        if (length < 4 || length > max_packet_size_) return false;
-        remaining_ = length - 4;
-        whole_ = whole_types_.test(header_[0]);
-        if (!whole_) on_bytes(util::Bytes(header_, kHeader));
+      if (!header_.whole()) {
+        if (!header_.gather(chunk, pos)) break;
+        if (!valid_message_length(header_.length(), max_packet_size_)) return false;
+        remaining_ = header_.length() - 4;
+        whole_ = whole_types_.test(header_.type());
+        if (!whole_) on_bytes(header_.bytes());
       }
       std::size_t take = std::min<std::size_t>(remaining_, chunk.size() - pos);
       if (whole_) {
@@ -66,9 +63,9 @@ class MessageSplitter {
       pos += take;
       remaining_ -= take;
       if (remaining_ == 0) {
-        header_len_ = 0;
+        header_.clear();
         if (whole_) {
-          on_whole(static_cast<char>(header_[0]), util::as_bytes(body_));
+          on_whole(static_cast<char>(header_.type()), util::as_bytes(body_));
           release_body();
         }
       }
@@ -77,10 +74,9 @@ class MessageSplitter {
   }
 
   // True between messages.
-  bool at_boundary() const { return header_len_ == 0; }
+  bool at_boundary() const { return header_.empty(); }
 
  private:
-  static constexpr std::size_t kHeader = 5;
   // A big message's copy is not kept for the life of the connection.
   static constexpr std::size_t kKeptCapacity = 64 * 1024;
 
@@ -94,8 +90,7 @@ class MessageSplitter {
 
   std::size_t max_packet_size_;
   std::bitset<256> whole_types_;
-  std::uint8_t header_[kHeader] = {};
-  std::size_t header_len_ = 0;
+  MessageHeader header_;
   std::uint32_t remaining_ = 0;
   bool whole_ = false;
   std::string body_;

@@ -43,6 +43,14 @@ struct Expectation {
   std::shared_ptr<const ClientStatements> saved;
 };
 
+// A CommandComplete tag after which PostgreSQL holds no prepared statement (DISCARD ALL,
+// DEALLOCATE ALL), however the command reached it.
+bool drops_all_statements(util::Bytes command_complete_body);
+
+// Whether whole messages made up by the pooler end with a ReadyForQuery (which settles the
+// client's request as a server's own would).
+bool ends_with_ready_for_query(std::string_view made_up);
+
 class ReplyFilter {
  public:
   void expect(Expectation e);
