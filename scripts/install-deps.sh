@@ -13,6 +13,8 @@ packages=(
   # it installed, so ask for the real metapackage instead.
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer python3 python3-psycopg
+  # asyncpg: a driver whose default statement cache names statements (test_prepared_statements.py).
+  python3-asyncpg
   # psycopg2: the DB-API driver most health-check scripts use (integration/test_console_drivers.py).
   python3-psycopg2
   procps iproute2 util-linux coreutils
