@@ -227,8 +227,10 @@ int App::run() {
     spdlog::critical("{}", *error);
     return 1;
   }
-  if (!s.listen()) return 1;
+  // Metrics first: once the client port accepts, /metrics and the probes answer too.
   if (!s.start_metrics()) return 1;
+  if (!s.listen()) return 1;
+  s.publish_first_sample();
   s.take_over();
   if (!s.drop_privileges()) return 1;
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.on_janitor(); });

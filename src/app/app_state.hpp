@@ -71,6 +71,8 @@ struct App::State final : admin::Controls {
   void on_janitor();
   void roll_stats_when_due();
   bool start_metrics();
+  // Publishes a sample now rather than at the first janitor tick (readiness sees the listeners).
+  void publish_first_sample();
   metrics::Sample take_sample();
   void observe_when_due();
   void apply_saturation_action();

@@ -206,8 +206,14 @@ bool App::State::start_metrics() {
   metrics_retrying = false;
   metrics_endpoint = std::move(endpoint);
   spdlog::info("metrics on http://{}:{}/metrics", s.metrics_addr, s.metrics_port);
-  metrics_endpoint->publish(std::make_shared<const metrics::Sample>(take_sample()));
+  // At start-up the listeners open right after this: publish_first_sample() follows them.
+  if (!listeners.empty()) publish_first_sample();
   return true;
+}
+
+void App::State::publish_first_sample() {
+  if (!metrics_endpoint) return;
+  metrics_endpoint->publish(std::make_shared<const metrics::Sample>(take_sample()));
 }
 
 }  // namespace pooler::app
