@@ -35,8 +35,12 @@ const std::string* ParameterSet::get(std::string_view name) const {
 }
 
 std::vector<std::string> tracked_parameters(const std::vector<std::string>& extra) {
-  std::vector<std::string> names = {"client_encoding", "DateStyle", "TimeZone",
-                                    "standard_conforming_strings", "application_name"};
+  // Every parameter PostgreSQL reports that a client can change (PgBouncer 1.20+ tracks all
+  // reported ones); the rest it reports (server_version, is_superuser...) a SET cannot move.
+  std::vector<std::string> names = {"client_encoding",  "DateStyle",
+                                    "TimeZone",         "standard_conforming_strings",
+                                    "application_name", "IntervalStyle",
+                                    "default_transaction_read_only"};
   for (const auto& name : extra) {
     if (canonical_parameter(name, names).empty()) names.push_back(name);
   }

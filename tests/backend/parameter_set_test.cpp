@@ -50,16 +50,17 @@ TEST_CASE("an empty value is a value, distinct from no value") {
   CHECK_FALSE(set.set("application_name", ""));
 }
 
-TEST_CASE("tracked parameters are PgBouncer's five defaults in PostgreSQL's spelling") {
+TEST_CASE("tracked parameters are every changeable reported one, in PostgreSQL's spelling") {
   auto tracked = tracked_parameters({});
   CHECK(tracked == std::vector<std::string>{"client_encoding", "DateStyle", "TimeZone",
-                                            "standard_conforming_strings", "application_name"});
+                                            "standard_conforming_strings", "application_name",
+                                            "IntervalStyle", "default_transaction_read_only"});
 }
 
 TEST_CASE("tracked parameters add configured extras once, without repeating the defaults") {
   auto tracked =
       tracked_parameters({"search_path", "datestyle", "search_path", "IntervalStyle", "TIMEZONE"});
-  CHECK(tracked.size() == 7);
+  CHECK(tracked.size() == 8);
   CHECK(std::count(tracked.begin(), tracked.end(), "search_path") == 1);
   CHECK(std::count(tracked.begin(), tracked.end(), "IntervalStyle") == 1);
   CHECK(std::count(tracked.begin(), tracked.end(), "DateStyle") == 1);

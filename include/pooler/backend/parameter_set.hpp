@@ -15,6 +15,8 @@ class ParameterSet {
   bool set(std::string_view name, std::string_view value);
   const std::string* get(std::string_view name) const;
   const std::vector<std::pair<std::string, std::string>>& entries() const { return entries_; }
+  bool empty() const { return entries_.empty(); }
+  void clear() { entries_.clear(); }
 
  private:
   std::vector<std::pair<std::string, std::string>> entries_;  // few entries: a vector is fastest
