@@ -19,45 +19,69 @@ ClientConnection& ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {
 }
 
 void ClientRegistry::retire(ClientConnection& client) {
-  if (client.cancel_pid() != 0) by_cancel_pid_.erase(client.cancel_pid());
+  forget_cancel_key(client);
   auto it = clients_.find(&client);
   if (it == clients_.end()) return;
   context_.graveyard.bury(std::move(it->second));
   clients_.erase(it);
 }
 
+void ClientRegistry::forget_cancel_key(const ClientConnection& client) {
+  auto [begin, end] = by_cancel_pid_.equal_range(client.cancel_pid());
+  for (auto it = begin; it != end; ++it) {
+    if (it->second == &client) {
+      by_cancel_pid_.erase(it);
+      return;
+    }
+  }
+}
+
 void ClientRegistry::register_cancel_key(ClientConnection& client, std::int32_t& pid,
                                          std::int32_t& key) {
+  constexpr std::uint32_t kAboveRealPids = 1U << 22;
   do {
-    util::random_bytes(&pid, sizeof pid);
-    pid &= 0x7fffffff;  // positive, as real backend pids are
-  } while (pid == 0 || by_cancel_pid_.count(pid) != 0);
+    std::uint32_t r = 0;
+    util::random_bytes(&r, sizeof r);
+    pid = static_cast<std::int32_t>(kAboveRealPids + r % (0x7fffffffU - kAboveRealPids));
+  } while (by_cancel_pid_.count(pid) != 0);
   util::random_bytes(&key, sizeof key);
-  by_cancel_pid_[pid] = &client;
+  by_cancel_pid_.emplace(pid, &client);
+}
+
+void ClientRegistry::take_backend_pid(ClientConnection& client, std::int32_t backend_pid,
+                                      std::int32_t& pid, std::int32_t& key) {
+  forget_cancel_key(client);
+  pid = backend_pid;
+  util::random_bytes(&key, sizeof key);
+  by_cancel_pid_.emplace(pid, &client);
 }
 
 const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
                                    std::function<void()> on_done) {
-  auto it = by_cancel_pid_.find(pid);
-  if (it == by_cancel_pid_.end()) {
+  // Every candidate's key is compared, in constant time, so timing tells nothing of which
+  // client a pid belongs to.
+  ClientConnection* client = nullptr;
+  auto [begin, end] = by_cancel_pid_.equal_range(pid);
+  for (auto it = begin; it != end; ++it) {
+    std::int32_t expected = it->second->cancel_key();
+    if (util::constant_time_equal({reinterpret_cast<const char*>(&key), sizeof key},
+                                  {reinterpret_cast<const char*>(&expected), sizeof expected})) {
+      client = it->second;
+    }
+  }
+  if (client == nullptr) {
     ++context_.pools.events().cancels_unmatched;
     return "failed cancel request";
   }
-  std::int32_t expected = it->second->cancel_key();
-  if (!util::constant_time_equal({reinterpret_cast<const char*>(&key), sizeof key},
-                                 {reinterpret_cast<const char*>(&expected), sizeof expected})) {
-    ++context_.pools.events().cancels_unmatched;
-    return "failed cancel request";
-  }
-  if (it->second->console_client()) {
+  if (client->console_client()) {
     ++context_.pools.events().cancels_idle;
     return "cancel request for console client";
   }
-  if (!it->second->cancel_current_query(std::move(on_done))) {
+  if (!client->cancel_current_query(std::move(on_done))) {
     ++context_.pools.events().cancels_idle;
     return "cancel request for idle client";
   }
-  spdlog::debug("C-{:#x}: cancel request forwarded", it->second->id());
+  spdlog::debug("C-{:#x}: cancel request forwarded", client->id());
   ++context_.pools.events().cancels_forwarded;
   return nullptr;
 }

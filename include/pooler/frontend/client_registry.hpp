@@ -30,8 +30,13 @@ class ClientRegistry {
   ClientConnection& accept(std::unique_ptr<net::Stream> stream);
   // The client is finished; it is destroyed once the current callback has returned.
   void retire(ClientConnection& client);
-  // Issues a cancel key (pid, key) unique among live clients.
+  // Issues a cancel key (pid, key) unique among live clients. The pid is made up, above any
+  // real process id (Linux's pid_max is at most 2^22), so it never names a real backend.
   void register_cancel_key(ClientConnection& client, std::int32_t& pid, std::int32_t& key);
+  // Session mode: the client is told its server's real pid instead, with a fresh secret key of
+  // the pooler's own (so a client that has gone cannot cancel the server's next client).
+  void take_backend_pid(ClientConnection& client, std::int32_t backend_pid, std::int32_t& pid,
+                        std::int32_t& key);
   // A CancelRequest: forwards it if (pid, key) names a live client whose request is running;
   // `on_done` runs once PostgreSQL has dealt with it. Otherwise nothing is sent and the reason
   // comes back (PgBouncer's words); nullptr when it was forwarded.
@@ -78,7 +83,9 @@ class ClientRegistry {
   FrontendContext context_;
   std::uint64_t next_id_ = 1;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> clients_;
-  std::unordered_map<std::int32_t, ClientConnection*> by_cancel_pid_;
+  // Several clients may show one pid: a session-mode server's, to each client it served.
+  std::unordered_multimap<std::int32_t, ClientConnection*> by_cancel_pid_;
+  void forget_cancel_key(const ClientConnection& client);
   std::string mock_seed_;
   AuthCache auth_cache_;
 };
