@@ -10,6 +10,12 @@ namespace pooler::protocol {
 
 namespace {
 
+std::string_view command_tag(util::Bytes command_complete_body) {
+  std::string_view tag = util::as_chars(command_complete_body);
+  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  return tag;
+}
+
 // Extended-protocol requests: an error ends them and PostgreSQL then skips all until Sync.
 bool is_extended(char request) {
   return request == 'P' || request == 'B' || request == 'C' || request == 'D' || request == 'E';
@@ -49,9 +55,13 @@ void append_simple(std::string& out, char type) {
 }  // namespace
 
 bool drops_all_statements(util::Bytes command_complete_body) {
-  std::string_view tag = util::as_chars(command_complete_body);
-  if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  std::string_view tag = command_tag(command_complete_body);
   return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL";
+}
+
+bool resets_all_settings(util::Bytes command_complete_body) {
+  // RESET ALL's tag is a plain "RESET", the same as one setting's: only DISCARD ALL tells.
+  return command_tag(command_complete_body) == "DISCARD ALL";
 }
 
 bool ends_with_ready_for_query(std::string_view made_up) {

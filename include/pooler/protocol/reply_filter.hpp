@@ -46,6 +46,8 @@ struct Expectation {
 // A CommandComplete tag after which PostgreSQL holds no prepared statement (DISCARD ALL,
 // DEALLOCATE ALL), however the command reached it.
 bool drops_all_statements(util::Bytes command_complete_body);
+// Whether a CommandComplete says every session setting went back to its default.
+bool resets_all_settings(util::Bytes command_complete_body);
 
 // Whether whole messages made up by the pooler end with a ReadyForQuery (which settles the
 // client's request as a server's own would).
