@@ -165,6 +165,7 @@ void ServerConnection::start_swallowing(std::function<void(bool)> done) {
   set_state(ServerState::kInternal);
   internal_done_ = std::move(done);
   internal_failed_ = false;
+  internal_error_ = {};
 }
 
 void ServerConnection::run_internal(const std::string& sql, std::function<void(bool)> done) {
@@ -339,11 +340,14 @@ void ServerConnection::handle_internal_bytes(util::Bytes data) {
     if (type == 'E') {
       auto error = protocol::parse_error_fields(body);
       spdlog::warn("{} pooler statement failed: {}", log_prefix(), error.message);
+      if (!internal_failed_) internal_error_ = std::move(error);
       internal_failed_ = true;
     } else if (type == 'S') {
       if (auto p = parse_parameter(body)) parameters_.set(p->name, p->value);
-    } else if (type == 'C' && protocol::drops_all_statements(body)) {
-      statements_.clear();  // a reset query (server_reset_query_always)
+    } else if (type == 'C') {
+      // A reset query (server_reset_query, or _always in transaction mode).
+      if (protocol::drops_all_statements(body)) statements_.clear();
+      if (protocol::resets_all_settings(body)) applied_settings_.clear();
     } else if (type == 'Z') {
       note_ready(body.empty() ? 'I' : static_cast<char>(body[0]));
       if (ready_owed_ == 0) finished = true;

@@ -282,7 +282,42 @@ void ClientConnection::use_server(pool::ServerLease lease) {
   spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
   server_->attach(*this);
   idle_since_ = now;
+  if (greeted_) state_ = ClientState::kActive;
+  std::string sync = server_sync_sql(*server_.get());
+  if (sync.empty()) {
+    serve_with_server();
+    return;
+  }
+  server_->run_internal(sync, [this](bool ok) {
+    if (!ok) {
+      // What PostgreSQL said of a value the client asked for, as it says it at login.
+      protocol::ErrorFields error = server_->internal_error();
+      if (error.sqlstate.empty()) {
+        error = {"ERROR", ss::kConnectionFailure, "server parameter sync failed"};
+      }
+      if (!greeted_) {
+        refuse(metrics::Refusal::kProtocolError, error.sqlstate.c_str(), error.message);
+      } else {
+        fail(error.sqlstate.c_str(), error.message);
+      }
+      return;
+    }
+    server_->set_applied_settings(session_settings_);
+    server_->set_state(backend::ServerState::kActive);
+    serve_with_server();
+  });
+}
+
+void ClientConnection::serve_with_server() {
   if (!greeted_) {
+    // It sees the values as the server spells them (client_encoding=utf-8 shows as UTF8).
+    for (const auto& [name, value] : server_->parameters().entries()) {
+      if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
+    }
+    if (pool_->settings().mode == PoolMode::kSession) {
+      // The server's real pid, so pg_backend_pid() and notification pids agree with it.
+      context_.clients.take_backend_pid(*this, server_->backend_pid(), cancel_pid_, cancel_key_);
+    }
     greet(server_->parameters());
     if (pool_->settings().mode != PoolMode::kSession && buffer_.empty()) {
       release_server();
@@ -291,19 +326,7 @@ void ClientConnection::use_server(pool::ServerLease lease) {
     }
   }
   state_ = ClientState::kActive;
-  std::string sync = backend::sync_statements(parameters_, server_->parameters(), tracked_);
-  if (sync.empty()) {
-    flush_pending_to_server();
-    return;
-  }
-  server_->run_internal(sync, [this](bool ok) {
-    if (!ok) {
-      fail(ss::kConnectionFailure, "server parameter sync failed");
-      return;
-    }
-    server_->set_state(backend::ServerState::kActive);
-    flush_pending_to_server();
-  });
+  flush_pending_to_server();
 }
 
 void ClientConnection::flush_pending_to_server() {

@@ -19,10 +19,6 @@ namespace ss = protocol::sqlstate;
 namespace {
 
 // Startup parameters that are not session settings to track or refuse.
-bool is_connection_parameter(std::string_view name) {
-  return name == "user" || name == "database";
-}
-
 bool contains(const std::vector<std::string>& list, std::string_view value) {
   for (const auto& item : list) {
     if (item == value) return true;
@@ -158,18 +154,7 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
            "no more connections allowed (max_client_conn)");
     return;
   }
-  tracked_ = backend::tracked_parameters(settings.track_extra_parameters);
-  for (const auto& [name, value] : message.parameters) {
-    if (is_connection_parameter(name)) continue;
-    std::string canonical = backend::canonical_parameter(name, tracked_);
-    if (!canonical.empty()) {
-      parameters_.set(canonical, value);
-    } else if (!contains(settings.ignore_startup_parameters, name)) {
-      refuse(metrics::Refusal::kProtocolError, ss::kProtocolViolation,
-             "unsupported startup parameter: " + name);
-      return;
-    }
-  }
+  if (!take_startup_parameters(message)) return;
   if (settings.application_name_add_host) {
     // As PgBouncer: the client's address rides along in application_name for the server's logs.
     const std::string* name = parameters_.get("application_name");
@@ -340,10 +325,13 @@ void ClientConnection::authenticated(std::string out) {
   ++pool_->stats().client_login_count;
   context_.clients.register_cancel_key(*this, cancel_pid_, cancel_key_);
 
-  if (const auto& welcome = pool_->welcome_parameters()) {
+  const auto& welcome = pool_->welcome_parameters();
+  // Session mode greets with its server's own pid, so it gets the server at login.
+  bool session = pool_->settings().mode == config::PoolMode::kSession;
+  if (welcome && !session && greets_without_server(*welcome)) {
     greet(*welcome, std::move(out));
   } else {
-    // No server of this pool has logged in yet: get one, greet with its parameters.
+    // Get a server, bring it to what the client asked for, greet with its parameters.
     stream_->write(out);
     state_ = ClientState::kLoginWait;
     request_server();

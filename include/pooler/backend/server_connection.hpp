@@ -197,6 +197,12 @@ class ServerConnection final : public net::StreamHandler {
   std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
   std::uint64_t id() const { return id_; }
   const ParameterSet& parameters() const { return parameters_; }
+  // The session settings the pooler applied for its client (session_settings.hpp); a reset
+  // query's DISCARD ALL clears them.
+  const ParameterSet& applied_settings() const { return applied_settings_; }
+  void set_applied_settings(const ParameterSet& settings) { applied_settings_ = settings; }
+  // The first error of the last internal statement (what a failed parameter sync tells).
+  const protocol::ErrorFields& internal_error() const { return internal_error_; }
   std::int32_t backend_pid() const { return backend_pid_; }
   std::int32_t backend_key() const { return backend_key_; }
   const ServerTarget& target() const { return target_; }
@@ -267,6 +273,7 @@ class ServerConnection final : public net::StreamHandler {
   bool awaiting_ssl_answer_ = false;
   std::unique_ptr<protocol::ScramClientSession> scram_;
   ParameterSet parameters_;
+  ParameterSet applied_settings_;
   std::int32_t backend_pid_ = 0;
   std::int32_t backend_key_ = 0;
   ServerPeer* peer_ = nullptr;
@@ -289,6 +296,7 @@ class ServerConnection final : public net::StreamHandler {
   std::unique_ptr<net::Timer> settle_timer_;  // created on first use, reused after
   std::function<void()> settled_;
   bool internal_failed_ = false;
+  protocol::ErrorFields internal_error_;
 };
 
 }  // namespace pooler::backend

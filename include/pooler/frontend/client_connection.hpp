@@ -125,6 +125,16 @@ class ClientConnection final : public net::StreamHandler,
   // Whether the ident map `map` lets `system_name` log in as this client's user.
   bool ident_allows(const std::string& map, const std::string& system_name) const;
   void handle_startup_message(const protocol::StartupMessage& message);
+  // The startup packet's parameters and `options` (client_parameters.cpp): reported ones into
+  // parameters_, the rest into session_settings_. False when refused.
+  bool take_startup_parameters(const protocol::StartupMessage& message);
+  // Whether the pool's cached welcome can greet it: it asks for nothing a server must check or
+  // spell (a client_encoding that only differs in spelling takes the welcome's).
+  bool greets_without_server(const backend::ParameterSet& welcome);
+  // What `server` must run before serving it: its parameters and session settings.
+  std::string server_sync_sql(const backend::ServerConnection& server) const;
+  // The server is in step with it: greet (at login) or pass on what waits.
+  void serve_with_server();
   // After the startup checks: the user's secret from auth_file, else from auth_query (cached or
   // looked up, in client_auth_lookup.cpp), then the exchange.
   void begin_authentication();
@@ -194,6 +204,7 @@ class ClientConnection final : public net::StreamHandler,
   bool answer_from_cache_ = false;
   bool looking_up_again_ = false;
   backend::ParameterSet parameters_;  // what the client asked for or set since
+  backend::ParameterSet session_settings_;  // from its startup packet; never reported
   std::vector<std::string> tracked_;
   pool::Pool* pool_ = nullptr;
   pool::ServerLease server_;
