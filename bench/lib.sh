@@ -147,8 +147,9 @@ EOF
   echo '"bench" "bench"' >"$work/userlist.txt"
 }
 
-# pooler_ini FILE SECTION PORT [EXTRA-LINES]: the pool settings every bench uses (transaction
-# mode, default_pool_size=20, max_client_conn=2000) in front of the bench PostgreSQL.
+# pooler_ini FILE SECTION PORT [EXTRA-LINES] [POOL-SIZE]: the pool settings every bench uses
+# (transaction mode, default_pool_size=20 unless given, max_client_conn=2000) in front of the bench
+# PostgreSQL.
 pooler_ini() {
   cat >"$1" <<EOF
 [databases]
@@ -161,7 +162,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $work/userlist.txt
 pool_mode = transaction
-default_pool_size = 20
+default_pool_size = ${5:-20}
 max_client_conn = 2000
 ${4:-}
 EOF

@@ -13,7 +13,12 @@ targets=(direct pgbouncer pooler)
 # name|clients|more pgbench options|plain or tls; every run is pgbench -n -S -j 2 -c clients -T ...
 # bench. The tls rows go to a second pgbouncer and pooler that require TLS from clients and use it
 # to PostgreSQL (ssl = on), and straight to PostgreSQL with PGSSLMODE=require; -C makes every
-# transaction a new connection, so a full TLS handshake.
+# transaction a new connection, so a full TLS handshake. The pool5 rows go to a pgbouncer and a
+# pooler with default_pool_size=5, so 20 clients share 5 servers: -M prepared then needs the
+# pooler's prepared-statement tracking (Debian's PgBouncer 1.18 has none, and fails it), and
+# compares with -M extended, the same queries parsed every time. -j 20 gives each client its own
+# pgbench thread: pgbench prepares with a blocking call, so a thread whose clients wait for a
+# server behind each other would stall.
 workloads=(
   "select -c 10|10||plain"
   "select -c 100|100||plain"
@@ -22,6 +27,8 @@ workloads=(
   "TLS select -c 10|10||tls"
   "TLS select -c 100|100||tls"
   "TLS connect per xact -C -c 10|10|-C|tls"
+  "prepared -M prepared -c 20|20|-M prepared -j 20|pool5"
+  "extended -M extended -c 20|20|-M extended -j 20|pool5"
 )
 
 [[ -x $pg_bin/pgbench ]] || die "PostgreSQL 15 not found in $pg_bin (make deps)"
@@ -40,10 +47,14 @@ raise_fd_limit 8192
 (($(ulimit -Sn) >= 2200)) || say "warning: only $(ulimit -Sn) file descriptors; the 1000-client runs may fail"
 
 make_work pooler-bench
-read -r pg_port pgbouncer_port pooler_port pgbouncer_tls_port pooler_tls_port <<<"$(free_ports 5)"
-# An instance is a target in plain text (direct, pgbouncer, pooler) or over TLS (NAME-tls).
+read -r pg_port pgbouncer_port pooler_port pgbouncer_tls_port pooler_tls_port pgbouncer_pool5_port \
+  pooler_pool5_port <<<"$(free_ports 7)"
+# An instance is a target in plain text (direct, pgbouncer, pooler), over TLS (NAME-tls) or with a
+# pool of 5 (NAME-pool5).
 declare -A port=([direct]=$pg_port [pgbouncer]=$pgbouncer_port [pooler]=$pooler_port
-  [direct-tls]=$pg_port [pgbouncer-tls]=$pgbouncer_tls_port [pooler-tls]=$pooler_tls_port)
+  [direct-tls]=$pg_port [pgbouncer-tls]=$pgbouncer_tls_port [pooler-tls]=$pooler_tls_port
+  [direct-pool5]=$pg_port [pgbouncer-pool5]=$pgbouncer_pool5_port
+  [pooler-pool5]=$pooler_pool5_port)
 declare -A down=() pid_of=()
 
 tls_dir=$work/tls
@@ -69,6 +80,9 @@ pooler_ini "$work/pgbouncer.ini" pgbouncer "$pgbouncer_port" "$plain_settings"
 pooler_ini "$work/pooler.ini" pooler "$pooler_port" "$plain_settings"
 pooler_ini "$work/pgbouncer-tls.ini" pgbouncer "$pgbouncer_tls_port" "$tls_settings"
 pooler_ini "$work/pooler-tls.ini" pooler "$pooler_tls_port" "$tls_settings"
+pooler_ini "$work/pgbouncer-pool5.ini" pgbouncer "$pgbouncer_pool5_port" "$plain_settings" 5
+pooler_ini "$work/pooler-pool5.ini" pooler "$pooler_pool5_port" "$plain_settings
+max_prepared_statements = 200" 5
 
 # start_pooler NAME CMD...: run CMD in its own session, log to $work/NAME.log, wait for its port.
 start_pooler() {
@@ -83,10 +97,10 @@ start_pooler() {
     say "$name ${down[$name]}"
   fi
 }
-for name in pgbouncer pgbouncer-tls; do
+for name in pgbouncer pgbouncer-tls pgbouncer-pool5; do
   start_pooler "$name" "${server_prefix[@]}" /usr/sbin/pgbouncer "$work/$name.ini"
 done
-for name in pooler pooler-tls; do
+for name in pooler pooler-tls pooler-pool5; do
   if [[ ! -x $pooler_bin ]]; then
     down[$name]="$pooler_bin not found (make build)"
     say "$name: ${down[$name]}"
@@ -187,7 +201,7 @@ for workload in "${workloads[@]}"; do
   for ((round = 1; round <= rounds; round++)); do
     for target in "${targets[@]}"; do
       instance=$target
-      if [[ $kind == tls ]]; then instance=$target-tls; fi
+      if [[ $kind != plain ]]; then instance=$target-$kind; fi
       file=$out_dir/pgbench/${name//[^a-zA-Z0-9]/_}.$target.$round.log
       say "$name -> $instance (${seconds}s, round $round/$rounds)"
       read -r result cpu_used syscalls <<<"$(bench_one "$instance" "$file" "$clients" "${opts[@]}")"
@@ -215,12 +229,13 @@ for workload in "${workloads[@]}"; do
   unset tps runs cpu cpu_runs calls call_runs
 done
 
-for name in pgbouncer pooler pgbouncer-tls pooler-tls; do
+for name in pgbouncer pooler pgbouncer-tls pooler-tls pgbouncer-pool5 pooler-pool5; do
   tail -n 200 "$work/$name.log" >"$out_dir/$name.log" 2>/dev/null || true
 done
 {
   echo "pgbench -S (select only), -j 2, $seconds s per run, median of $rounds rounds, scale $scale; $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "pool_mode=transaction default_pool_size=20 max_client_conn=2000; pooler $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'); $(pgbouncer --version | head -n 1)"
+  echo "pool5 rows: default_pool_size=5, pgbench -j 20 (a thread per client); PgBouncer 1.18 tracks no prepared statements, so its -M prepared fails"
   echo "TLS rows: both poolers client_tls_sslmode=require (self-signed EC P-256) and server_tls_sslmode=require to PostgreSQL with ssl=on; pgbench PGSSLMODE=require (direct too)"
   for target in "${targets[@]}"; do
     echo "  $target over TLS, client leg / leg to PostgreSQL: ${tls_seen[$target]:-not started}"
