@@ -389,10 +389,11 @@ const HbaRule* match_hba(const HbaRules& rules, const HbaRequest& request) {
       }
       if (!inside) continue;
     }
-    // A pooled login is never a replication connection: "replication" matches nothing here.
     const HbaNames& dbs = rule.databases;
-    bool database_ok = dbs.all || (dbs.sameuser && request.database == request.user) ||
-                       listed(dbs.names, request.database);
+    bool database_ok = request.physical_replication
+                           ? dbs.replication
+                           : dbs.all || (dbs.sameuser && request.database == request.user) ||
+                                 listed(dbs.names, request.database);
     if (!database_ok) continue;
     const HbaNames& users = rule.users;
     if (!users.all && !listed(users.names, request.user)) continue;

@@ -35,7 +35,8 @@ std::string os_user_name(int uid) {
 }  // namespace
 
 std::optional<config::AuthType> ClientConnection::run_login_method() {
-  LoginRequest request{peer_.is_unix, stream_->tls(), peer_.addr, database_, user_};
+  LoginRequest request{peer_.is_unix, stream_->tls(), peer_.addr, database_, user_,
+                       replication_ == ReplicationMode::kPhysical};
   LoginMethod method = decide_login_method(*config_, request);
   state_ = ClientState::kAuth;
   switch (method.kind) {

@@ -22,11 +22,13 @@ std::string plain_address(const std::string& address) {
   return address;
 }
 
-// PostgreSQL's `host "ADDR", user "USER", database "DB", no encryption` (or SSL encryption).
+// PostgreSQL's `host "ADDR", user "USER", database "DB", no encryption` (or SSL encryption); a
+// physical replication connection names no database.
 std::string connection_text(const LoginRequest& request, const std::string& address) {
-  return "host \"" + (request.unix_socket ? std::string("[local]") : address) + "\", user \"" +
-         request.user + "\", database \"" + request.database + "\", " +
-         (request.tls ? "SSL encryption" : "no encryption");
+  std::string text = "host \"" + (request.unix_socket ? std::string("[local]") : address) +
+                     "\", user \"" + request.user + "\", ";
+  if (!request.physical_replication) text += "database \"" + request.database + "\", ";
+  return text + (request.tls ? "SSL encryption" : "no encryption");
 }
 
 LoginMethod refused(std::string message, int line) {
@@ -51,17 +53,22 @@ LoginMethod decide_login_method(const config::Config& config, const LoginRequest
   const config::HbaRule* rule = nullptr;
   if (config.hba) {
     config::HbaRequest hba_request{request.unix_socket, request.tls, address, request.database,
-                                   request.user};
+                                   request.user, request.physical_replication};
     rule = config::match_hba(*config.hba, hba_request);
   }
   if (rule == nullptr) {
-    return refused("no pg_hba.conf entry for " + connection_text(request, address), 0);
+    const char* what = request.physical_replication ? "replication connection from " : "";
+    return refused("no pg_hba.conf entry for " + std::string(what) +
+                       connection_text(request, address),
+                   0);
   }
   method.hba_line = rule->line;
   method.map = rule->map;
   switch (rule->method) {
     case HbaMethod::kReject:
-      return refused("pg_hba.conf rejects connection for " + connection_text(request, address),
+      return refused(std::string("pg_hba.conf rejects ") +
+                         (request.physical_replication ? "replication connection" : "connection") +
+                         " for " + connection_text(request, address),
                      rule->line);
     case HbaMethod::kTrust:
       method.auth_type = AuthType::kTrust;

@@ -96,8 +96,24 @@ TEST_CASE("hba: names, lists, sameuser, quoted keywords and @files") {
   CHECK(decided(rules, tcp("10.0.0.1", "other", "dba")) == "none");
   CHECK(decided(rules, tcp("10.0.0.1", "reports", "carol")) == "password");
   CHECK(decided(rules, tcp("10.0.0.1", "extra", "carol")) == "password");
-  // A pooled login is never a replication connection.
+  // An ordinary login to a database called "replication" is not a replication connection.
   CHECK(decided(rules, tcp("10.0.0.1", "replication", "x")) == "none");
+}
+
+TEST_CASE("hba: a physical replication connection matches the replication keyword only") {
+  HbaRules rules = parse_clean(
+      "host all all all md5\n"
+      "host \"replication\" all all password\n"
+      "host replication repl 10.0.0.0/8 trust\n"
+      "host replication all all reject\n");
+  HbaRequest physical = tcp("10.0.0.1", "replication", "repl");
+  physical.physical_replication = true;
+  CHECK(decided(rules, physical) == "trust");  // neither all nor the quoted name
+  physical.user = "other";
+  CHECK(decided(rules, physical) == "reject");
+  // A logical one names its database and matches as any login does.
+  CHECK(decided(rules, tcp("10.0.0.1", "app", "repl")) == "md5");
+  CHECK(decided(parse_clean("host all all all md5\n"), physical) == "none");
 }
 
 TEST_CASE("hba: an address with a separate mask, IPv6 prefixes, a continued line, map=") {

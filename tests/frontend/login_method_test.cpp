@@ -104,6 +104,27 @@ TEST_CASE("no matching rule refuses with PostgreSQL's message naming address, us
         "no encryption");
 }
 
+TEST_CASE("a physical replication connection is refused in PostgreSQL's words, no database") {
+  config::Config config = hba_config(
+      "host all all 10.0.0.0/8 trust\n"
+      "host replication bob 10.0.0.0/8 reject\n"
+      "host replication alice 10.0.0.0/8 md5\n");
+  LoginRequest physical = tcp("replication", "carol");
+  physical.physical_replication = true;
+  CHECK(decide_login_method(config, physical).refusal ==
+        "no pg_hba.conf entry for replication connection from host \"10.1.2.3\", user "
+        "\"carol\", no encryption");
+  physical.user = "bob";
+  CHECK(decide_login_method(config, physical).refusal ==
+        "pg_hba.conf rejects replication connection for host \"10.1.2.3\", user \"bob\", "
+        "no encryption");
+  physical.user = "alice";
+  LoginMethod admitted = decide_login_method(config, physical);
+  CHECK(admitted.kind == LoginKind::kAuthenticator);
+  CHECK(admitted.auth_type == AuthType::kMd5);
+  CHECK(admitted.hba_line == 3);
+}
+
 TEST_CASE("auth_type = hba with no rules loaded refuses every login") {
   config::Config config;
   config.settings.auth_type = AuthType::kHba;

@@ -71,6 +71,9 @@ struct HbaRequest {
   std::string address;  // the client's IP address in text ("10.1.2.3", "::1"); empty for unix
   std::string database;
   std::string user;
+  // replication=true: matched only by the `replication` keyword, as in PostgreSQL (a logical
+  // replication connection names its database and matches as any login does).
+  bool physical_replication = false;
 };
 
 // The first rule that matches, as PostgreSQL picks it; nullptr when none does (the login is then

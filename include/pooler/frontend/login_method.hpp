@@ -16,6 +16,7 @@ struct LoginRequest {
   std::string address;  // the client's IP address in text; ignored for the unix socket
   std::string database;
   std::string user;
+  bool physical_replication = false;  // replication=true in the startup packet
 };
 
 enum class LoginKind {
