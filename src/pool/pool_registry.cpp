@@ -128,6 +128,14 @@ Pool& PoolRegistry::create_pool(const config::Config& config,
   return ref;
 }
 
+std::unique_ptr<backend::ServerConnection> PoolRegistry::unpooled_server(
+    backend::ServerTarget target, backend::ServerOwner& owner) {
+  target.tls = server_tls_;
+  return std::make_unique<backend::ServerConnection>(context_.loop, context_.dns, context_.clock,
+                                                     std::move(target), owner,
+                                                     context_.next_server_id++);
+}
+
 int PoolRegistry::db_limit(const config::Config& config, const config::DatabaseEntry& database) {
   return database.max_db_connections ? *database.max_db_connections
                                      : config.settings.max_db_connections;

@@ -36,6 +36,10 @@ class PoolRegistry {
   // How servers are encrypted from now on (server_tls_*): new pools and, at a reload, the
   // existing ones (whose servers then reconnect at release if it changed).
   void set_server_tls(backend::ServerTls tls) { server_tls_ = std::move(tls); }
+  // A server outside every pool, for one client alone (a replication connection): encrypted as
+  // pooled ones are, numbered in the same sequence. The caller connects and owns it.
+  std::unique_ptr<backend::ServerConnection> unpooled_server(backend::ServerTarget target,
+                                                             backend::ServerOwner& owner);
 
   // The admin controls, each for one database or (nullopt) all of them.
   void pause(const std::optional<std::string>& database);
