@@ -88,6 +88,9 @@ void ClientConnection::on_read(util::Bytes data) {
       buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
       handle_console_bytes();
       return;
+    case ClientState::kReplication:
+      handle_replication_bytes(data);
+      return;
     case ClientState::kCancelRequest:  // nothing more is read
     case ClientState::kClosed:
       return;
@@ -463,6 +466,9 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
     return limit > util::Duration{} && now - since >= limit;
   };
   switch (state_) {
+    case ClientState::kReplication:
+      if (greeted_) return;  // a walsender is never idle in the pooler's sense
+      [[fallthrough]];
     case ClientState::kStartup:
     case ClientState::kAuth:
       if (lookup_ && now >= lookup_deadline_) {
@@ -514,6 +520,7 @@ void ClientConnection::on_server_drained() {
 
 void ClientConnection::on_drained() {
   if (server_) server_->resume_reading();
+  if (replication_link_) replication_link_->resume_reading();
 }
 
 void ClientConnection::on_wait_failed(const std::string& sqlstate, const std::string& message) {
@@ -527,6 +534,9 @@ void ClientConnection::on_wait_failed(const std::string& sqlstate, const std::st
 }
 
 bool ClientConnection::cancel_current_query(std::function<void()> on_done) {
+  if (state_ == ClientState::kReplication) {
+    return greeted_ && replication_link_->send_cancel(std::move(on_done));
+  }
   // Its own request, running now: anything else would cancel a query that is not its own.
   bool running = state_ == ClientState::kActive && server_ && server_->busy() &&
                  server_->state() == backend::ServerState::kActive;
@@ -609,6 +619,7 @@ void ClientConnection::close(const std::string& reason) {
       server_.discard();
     }
   }
+  if (replication_link_) replication_link_->close();
   stream_->close_after_flush();
   if (!reason.empty() && config_->settings.log_disconnections) {
     log_closing(reason, false);

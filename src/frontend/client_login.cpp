@@ -163,6 +163,11 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
   }
   console_requested_ = database_ == "pgbouncer" || database_ == "pooler";
+  if (console_requested_ && replication_ != ReplicationMode::kNone) {
+    refuse(metrics::Refusal::kNotAllowed, ss::kFeatureNotSupported,
+           "replication connections to the admin console are not supported");
+    return;
+  }
   // PgBouncer's rule: user "pgbouncer" over the unix socket from the pooler's own uid needs no
   // password.
   if (console_requested_ && user_ == "pgbouncer" && peer_.is_unix &&
@@ -310,6 +315,10 @@ void ClientConnection::authenticated(std::string out) {
   authenticator_.reset();
   looked_up_.reset();
   apply_timeouts();
+  if (replication_ != ReplicationMode::kNone) {
+    start_replication(std::move(target), std::move(out), std::move(early));
+    return;
+  }
   pool_ = &context_.pools.pool_for(*config_, database, server_user, target);
   if (server_user == user_) {
     pool_->learn_credentials(learned_secret, target.scram_client_key, target.scram_server_key);
@@ -397,6 +406,11 @@ void ClientConnection::greet(const backend::ParameterSet& server_parameters, std
   for (const auto& [name, value] : shown.entries()) {
     if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
   }
+  send_welcome(shown, std::move(out));
+  enter_idle();
+}
+
+void ClientConnection::send_welcome(const backend::ParameterSet& shown, std::string out) {
   for (const auto& [name, value] : shown.entries()) {
     protocol::append_parameter_status(out, name, value);
   }
@@ -405,7 +419,6 @@ void ClientConnection::greet(const backend::ParameterSet& server_parameters, std
   stream_->write(out);
   greeted_ = true;
   ++context_.pools.events().clients_accepted;
-  enter_idle();
 }
 
 

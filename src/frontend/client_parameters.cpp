@@ -43,7 +43,30 @@ std::string encoding_key(std::string_view name) {
 
 }  // namespace
 
+bool ClientConnection::take_replication_request(const protocol::StartupMessage& message) {
+  const std::string* value = message.find("replication");
+  if (value == nullptr) return true;
+  std::optional<ReplicationMode> mode = parse_replication_mode(*value);
+  if (!mode) {
+    // PostgreSQL's words for it.
+    refuse(metrics::Refusal::kProtocolError, ss::kInvalidParameterValue,
+           "invalid value for parameter \"replication\": \"" + *value + "\"");
+    return false;
+  }
+  replication_ = *mode;
+  if (replication_ == ReplicationMode::kNone) return true;
+  // Its server gets the startup packet as the client sent it, less what the site drops.
+  const auto& ignored = config_->settings.ignore_startup_parameters;
+  for (const auto& [name, parameter] : message.parameters) {
+    if (!is_connection_parameter(name) && !listed(ignored, name)) {
+      replication_parameters_.emplace_back(name, parameter);
+    }
+  }
+  return true;
+}
+
 bool ClientConnection::take_startup_parameters(const protocol::StartupMessage& message) {
+  if (!take_replication_request(message)) return false;
   const auto& ignored = config_->settings.ignore_startup_parameters;
   tracked_ = backend::tracked_parameters(config_->settings.track_extra_parameters);
   auto take = [&](const std::string& name, const std::string& value) {
@@ -56,7 +79,7 @@ bool ClientConnection::take_startup_parameters(const protocol::StartupMessage& m
     }
   };
   for (const auto& [name, value] : message.parameters) {
-    if (is_connection_parameter(name) || listed(ignored, name)) continue;
+    if (is_connection_parameter(name) || name == "replication" || listed(ignored, name)) continue;
     if (name != "options") {
       take(name, value);
       continue;

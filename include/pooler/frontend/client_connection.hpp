@@ -7,12 +7,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pooler/backend/parameter_set.hpp"
 #include "pooler/backend/server_connection.hpp"
 #include "pooler/frontend/authenticator.hpp"
 #include "pooler/frontend/console_session.hpp"
 #include "pooler/frontend/frontend_context.hpp"
+#include "pooler/frontend/replication_link.hpp"
 #include "pooler/frontend/secret_lookup.hpp"
 #include "pooler/net/stream.hpp"
 #include "pooler/pool/pool.hpp"
@@ -31,13 +34,15 @@ enum class ClientState {
   kWaiting,    // has work queued, waiting for a server
   kActive,     // holds a server
   kConsole,    // logged in to the admin console
+  kReplication,  // a replication connection: paired with a server of its own (replication_link)
   kCancelRequest,  // sent a CancelRequest: open until PostgreSQL has dealt with it
   kClosed,
 };
 
 class ClientConnection final : public net::StreamHandler,
                                public backend::ServerPeer,
-                               public pool::Waiter {
+                               public pool::Waiter,
+                               public ReplicationClient {
  public:
   ClientConnection(FrontendContext& context, std::unique_ptr<net::Stream> stream, std::uint64_t id);
   ~ClientConnection() override;
@@ -88,6 +93,12 @@ class ClientConnection final : public net::StreamHandler,
   std::size_t unsent_bytes() const { return stream_->queued_bytes(); }
   // Named prepared statements it holds (tracked in transaction and statement mode).
   std::size_t prepared_statement_count() const { return statements_.size(); }
+  // What its startup packet's `replication` asked for.
+  ReplicationMode replication() const { return replication_; }
+  // A replication connection's own server, while it is open.
+  const backend::ServerConnection* replication_server() const {
+    return replication_link_ ? replication_link_->server() : nullptr;
+  }
 
   // net::StreamHandler
   void on_read(util::Bytes data) override;
@@ -105,6 +116,12 @@ class ClientConnection final : public net::StreamHandler,
   // pool::Waiter
   void on_server_granted(pool::ServerLease lease) override;
   void on_wait_failed(const std::string& sqlstate, const std::string& message) override;
+  // ReplicationClient (client_replication.cpp)
+  void on_replication_ready(const backend::ServerConnection& server) override;
+  void on_replication_refused(const protocol::ErrorFields& error) override;
+  void on_replication_bytes(util::Bytes data) override;
+  void on_replication_lost(const std::string& reason, bool told) override;
+  void on_replication_drained() override;
 
  private:
   // A login refused: counted by reason, then fail().
@@ -128,6 +145,13 @@ class ClientConnection final : public net::StreamHandler,
   // The startup packet's parameters and `options` (client_parameters.cpp): reported ones into
   // parameters_, the rest into session_settings_. False when refused.
   bool take_startup_parameters(const protocol::StartupMessage& message);
+  // The startup packet's `replication`: what it asks for, and for a replication connection the
+  // parameters its server's startup packet carries as sent. False when refused.
+  bool take_replication_request(const protocol::StartupMessage& message);
+  // Authenticated as a replication connection: log in to a server of its own, outside the
+  // pools; `out` holds the AuthenticationOk, `early` what the client sent after it.
+  void start_replication(backend::ServerTarget target, std::string out, std::string early);
+  void handle_replication_bytes(util::Bytes data);
   // Whether the pool's cached welcome can greet it: it asks for nothing a server must check or
   // spell (a client_encoding that only differs in spelling takes the welcome's).
   bool greets_without_server(const backend::ParameterSet& welcome);
@@ -156,6 +180,8 @@ class ClientConnection final : public net::StreamHandler,
   // appended so that one write carries them all.
   void authenticated(std::string out = {});
   void greet(const backend::ParameterSet& server_parameters, std::string out = {});
+  // The end of every greeting: `shown` as ParameterStatus, the cancel key, ReadyForQuery.
+  void send_welcome(const backend::ParameterSet& shown, std::string out);
   void handle_query_bytes(util::Bytes data);
   void request_server();
   void use_server(pool::ServerLease lease);
@@ -222,6 +248,9 @@ class ClientConnection final : public net::StreamHandler,
   bool direct_tls_ = false;  // TLS began with a ClientHello, not an SSLRequest
   std::shared_ptr<const net::TlsContext> tls_context_;  // the client_tls of its accept
   std::unique_ptr<ConsoleSession> console_;
+  ReplicationMode replication_ = ReplicationMode::kNone;
+  std::vector<std::pair<std::string, std::string>> replication_parameters_;
+  std::unique_ptr<ReplicationLink> replication_link_;
   struct Finish {
     const char* sqlstate;
     std::string message;
