@@ -36,6 +36,35 @@ const char* server_state_word(backend::ServerState state) {
   return "?";
 }
 
+ConnectionView server_view(const backend::ServerConnection& s, const std::string& database,
+                           util::TimePoint steady_now, WallTime wall_now) {
+  ConnectionView v;
+  v.type = 'S';
+  v.user = s.target().user;
+  v.database = database;
+  v.state = server_state_word(s.state());
+  // The address it is connected to (a name's, from DNS), on the host it chose from the list.
+  v.addr = s.remote_address().empty() ? s.target().host : s.remote_address();
+  v.port = s.target().port;
+  v.connect_time = s.connected_wall();
+  v.request_time = to_wall(s.state_since(), steady_now, wall_now);
+  v.id = s.id();
+  v.remote_pid = s.backend_pid();
+  v.prepared_statements = static_cast<int>(s.statements().size());
+  v.tls = s.tls_description();
+  v.close_needed = s.close_needed();
+  if (const std::string* name = s.parameters().get("application_name")) {
+    v.application_name = *name;
+  }
+  v.send_remain = static_cast<std::int64_t>(s.unsent_bytes());
+  // Its login and the pooler's own statements (reset) are requests in flight too.
+  const backend::ServerState state = s.state();
+  v.in_flight = s.busy() || state == backend::ServerState::kConnecting ||
+                state == backend::ServerState::kLogin ||
+                state == backend::ServerState::kInternal || v.send_remain > 0;
+  return v;
+}
+
 }  // namespace
 
 Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,
@@ -48,6 +77,7 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
 
   std::unordered_map<const backend::ServerConnection*, std::uint64_t> client_of_server;
   std::map<std::pair<std::string, std::string>, std::pair<int, int>> client_counts;
+  std::vector<ConnectionView> replication_servers;
   clients.for_each([&](const frontend::ClientConnection& c) {
     ClientState state = c.state();
     if (state == ClientState::kStartup || state == ClientState::kAuth ||
@@ -59,7 +89,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     v.user = c.user();
     v.database = c.database();
     bool waiting = state == ClientState::kWaiting || state == ClientState::kLoginWait;
-    v.state = waiting ? "waiting" : (c.server() != nullptr ? "active" : "idle");
+    bool replicating = state == ClientState::kReplication;
+    v.state = waiting ? "waiting" : (c.server() != nullptr || replicating ? "active" : "idle");
+    v.replication = frontend::replication_word(c.replication());
     v.addr = c.peer().addr;
     v.port = c.peer().port;
     auto local = c.local();
@@ -76,14 +108,24 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
       v.link = server->id();
       client_of_server[server] = c.id();
     }
+    if (const auto* server = c.replication_server()) {
+      // A replication connection's server belongs to no pool: listed here, beside its client.
+      v.link = server->id();
+      ConnectionView sv = server_view(*server, c.database(), steady_now, snap.now);
+      sv.link = c.id();
+      sv.replication = v.replication;
+      replication_servers.push_back(std::move(sv));
+    }
     v.recv_pos = static_cast<std::int64_t>(c.held_bytes());
     v.send_remain = static_cast<std::int64_t>(c.unsent_bytes());
     v.in_flight = waiting || (c.server() != nullptr && c.server()->busy()) || v.recv_pos > 0 ||
                   v.send_remain > 0;
     // Under the pool's user: a forced user's pool counts every client of its database.
     const std::string& pool_user = c.pool() != nullptr ? c.pool()->key().user : c.user();
-    auto& counts = client_counts[{c.database(), pool_user}];
-    (waiting ? counts.second : counts.first) += 1;
+    if (!replicating) {  // it uses no pool
+      auto& counts = client_counts[{c.database(), pool_user}];
+      (waiting ? counts.second : counts.first) += 1;
+    }
     snap.clients.push_back(std::move(v));
   });
 
@@ -117,35 +159,13 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
     snap.pools.push_back(view);
 
     p.for_each_server([&](const backend::ServerConnection& s) {
-      ConnectionView v;
-      v.type = 'S';
-      v.user = s.target().user;
-      v.database = p.key().database;
-      v.state = server_state_word(s.state());
-      // The address it is connected to (a name's, from DNS), on the host it chose from the list.
-      v.addr = s.remote_address().empty() ? s.target().host : s.remote_address();
-      v.port = s.target().port;
-      v.connect_time = s.connected_wall();
-      v.request_time = to_wall(s.state_since(), steady_now, snap.now);
-      v.id = s.id();
+      ConnectionView v = server_view(s, p.key().database, steady_now, snap.now);
       auto link = client_of_server.find(&s);
       if (link != client_of_server.end()) v.link = link->second;
-      v.remote_pid = s.backend_pid();
-      v.prepared_statements = static_cast<int>(s.statements().size());
-      v.tls = s.tls_description();
-      v.close_needed = s.close_needed();
-      if (const std::string* name = s.parameters().get("application_name")) {
-        v.application_name = *name;
-      }
-      v.send_remain = static_cast<std::int64_t>(s.unsent_bytes());
-      // Its login and the pooler's own statements (reset) are requests in flight too.
-      const backend::ServerState state = s.state();
-      v.in_flight = s.busy() || state == backend::ServerState::kConnecting ||
-                    state == backend::ServerState::kLogin ||
-                    state == backend::ServerState::kInternal || v.send_remain > 0;
       snap.servers.push_back(std::move(v));
     });
   });
+  for (auto& v : replication_servers) snap.servers.push_back(std::move(v));
   for (auto& [name, db] : stats) snap.stats.push_back(std::move(db));
   snap.paused = pools.paused_all();
   snap.auto_databases = pools.auto_databases();

@@ -56,7 +56,7 @@ ResultTable connections(const std::vector<ConnectionView>& list) {
                   {"application_name", T::kText}, {"prepared_statements", T::kInt4},
                   {"id", T::kInt4}});
   for (const auto& c : list) {
-    t.add_row({text(std::string(1, c.type)), text(c.user), text(c.database), text("none"),
+    t.add_row({text(std::string(1, c.type)), text(c.user), text(c.database), text(c.replication),
                text(c.state), text(c.addr), num(c.port), text(c.local_addr), num(c.local_port),
                text(format_time(c.connect_time)), text(format_time(c.request_time)),
                num(c.wait_us / 1000000), num(c.wait_us % 1000000), num(c.close_needed ? 1 : 0),

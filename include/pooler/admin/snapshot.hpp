@@ -46,6 +46,7 @@ struct ConnectionView {
   char type = 'C';  // C client, S server
   std::string user;
   std::string database;
+  std::string replication = "none";  // none, physical or logical
   std::string state;  // PgBouncer's words: active, idle, waiting, used, tested, new
   std::string addr;
   int port = 0;
