@@ -40,7 +40,8 @@ if(POOLER_SANITIZE)
   set(_itest_cases)
   foreach(_name auth modes malformed cancel limits psycopg shutdown timeouts console
                 console_drivers console_controls reload_signals metrics parity reboot tls
-                tls_server auth_query hba users_databases prepared_statements startup_parameters)
+                tls_server auth_query hba users_databases prepared_statements startup_parameters
+                replication)
     list(APPEND _itest_cases ${_itest_dir}/test_${_name}.py)
   endforeach()
 endif()

@@ -31,6 +31,9 @@ USERS = {
     "trustuser": "trust-secret-4",  # hba trust -> no exchange
 }
 MD5_STORED = {"md5user"}
+# A role with the REPLICATION attribute, for replication connections (physical ones match only
+# the `replication` hba line; logical ones match as any login to their database).
+REPLICATION_USER = ("repluser", "repl-secret-5")
 
 HBA = """\
 # written by integration/pg_cluster.py
@@ -38,6 +41,7 @@ local all all trust
 host all trustuser 127.0.0.1/32 trust
 host all plainuser 127.0.0.1/32 password
 host all all 127.0.0.1/32 md5
+host replication repluser 127.0.0.1/32 md5
 """
 
 
@@ -84,6 +88,9 @@ log_filename = 'postgresql.log'
 log_line_prefix = '%m [%p] %q%u@%d '
 log_connections = on
 log_disconnections = on
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
 """)
         if ssl:
             f.write("ssl = on\n" + "".join(f"{k} = {sql_literal(v)}\n" for k, v in ssl.items()))
@@ -116,8 +123,10 @@ def setup_roles(socket_dir, port):
             encryption = "md5" if user in MD5_STORED else "scram-sha-256"
             c.execute(f"SET password_encryption = '{encryption}'")
             c.execute(f"CREATE ROLE {user} LOGIN PASSWORD {sql_literal(password)}")
+        repl_user, repl_password = REPLICATION_USER
+        c.execute(f"CREATE ROLE {repl_user} LOGIN REPLICATION PASSWORD {sql_literal(repl_password)}")
         c.execute(f"CREATE DATABASE {DATABASE} OWNER scramuser")
-        others = ", ".join(u for u in USERS if u != "scramuser")
+        others = ", ".join([u for u in USERS if u != "scramuser"] + [repl_user])
         c.execute(f"GRANT ALL ON DATABASE {DATABASE} TO {others}")
         stored = dict(c.execute("SELECT rolname, rolpassword FROM pg_authid "
                                 "WHERE rolname = ANY(%s)", (list(USERS),)).fetchall())
@@ -202,6 +211,7 @@ def start_cluster(ssl_files=(), ssl_cert="server.crt", ssl_key="server.key", ssl
         "superuser": SUPERUSER,
         "users": USERS,
         "md5_stored": sorted(MD5_STORED),
+        "replication_user": list(REPLICATION_USER),
         "database": DATABASE,
     }
     if ssl:
