@@ -169,6 +169,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
   for (auto& [name, db] : stats) snap.stats.push_back(std::move(db));
   snap.paused = pools.paused_all();
   snap.auto_databases = pools.auto_databases();
+  const auto& limits = clients.limits();
+  snap.database_clients = {limits.databases().begin(), limits.databases().end()};
+  snap.user_clients = {limits.users().begin(), limits.users().end()};
   auto note_state = [&](const std::string& name) {
     if (pools.paused(name)) snap.paused_databases.insert(name);
     if (pools.disabled(name)) snap.disabled_databases.insert(name);

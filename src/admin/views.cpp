@@ -192,9 +192,9 @@ ResultTable show_databases(const Snapshot& snap) {
                   {"disabled", T::kInt4}});
   const auto& s = snap.config->settings;
   std::map<std::string, int> servers;
-  std::map<std::string, int> clients;
   for (const auto& v : snap.servers) ++servers[v.database];
-  for (const auto& v : snap.clients) ++clients[v.database];
+  // PgBouncer's count: every client that named it, logging in or on the console too.
+  std::map<std::string, int> clients = snap.database_clients;
   for (const auto& [name, db] : listed_databases(snap)) {
     // The port column is one int4: a port list shows its first port (the host column has all).
     t.add_row({text(name), text(db.host), num(db.ports.front()),
@@ -225,9 +225,9 @@ ResultTable show_users(const Snapshot& snap) {
                   {"current_client_connections", T::kInt4}});
   const auto& s = snap.config->settings;
   std::map<std::string, int> servers;
-  std::map<std::string, int> clients;
   for (const auto& v : snap.servers) ++servers[v.user];
-  for (const auto& v : snap.clients) ++clients[v.user];
+  // PgBouncer's count: every client that named it, logging in or on the console too.
+  std::map<std::string, int> clients = snap.user_clients;
   for (const auto& [name, u] : snap.config->users) {
     t.add_row({text(name), num(u.pool_size.value_or(s.default_pool_size)),
                num(u.reserve_pool_size.value_or(s.reserve_pool_size)),

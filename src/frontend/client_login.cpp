@@ -154,6 +154,7 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
            "no more connections allowed (max_client_conn)");
     return;
   }
+  if (!join_client_limits()) return;
   if (!take_startup_parameters(message)) return;
   if (settings.application_name_add_host) {
     // As PgBouncer: the client's address rides along in application_name for the server's logs.
@@ -348,6 +349,28 @@ void ClientConnection::authenticated(std::string out) {
   if (!early.empty() && state_ != ClientState::kClosed) handle_query_bytes(util::as_bytes(early));
 }
 
+
+bool ClientConnection::join_client_limits() {
+  const auto& settings = config_->settings;
+  const auto database = config_->find_database(database_);
+  const config::UserEntry* user = config_->find_user(user_);
+  int database_limit = database && database->max_db_client_connections
+                           ? *database->max_db_client_connections
+                           : settings.max_db_client_connections;
+  int user_limit = user != nullptr && user->max_user_client_connections
+                       ? *user->max_user_client_connections
+                       : settings.max_user_client_connections;
+  // As PgBouncer: an admin user reaching the console is never turned away by these.
+  bool console = database_ == "pgbouncer" || database_ == "pooler";
+  bool exempt = console && contains(settings.admin_users, user_);
+  ClientLimitExceeded exceeded =
+      context_.clients.limits().join(database_, user_, database_limit, user_limit, exempt);
+  in_client_limits_ = true;
+  if (exceeded == ClientLimitExceeded::kNone) return true;
+  refuse(metrics::Refusal::kClientLimit, ss::kTooManyConnections,
+         client_limit_message(exceeded));
+  return false;
+}
 
 void ClientConnection::console_login(std::string out) {
   const auto& settings = config_->settings;

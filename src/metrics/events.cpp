@@ -18,7 +18,7 @@ std::string_view label(Refusal r) {
   static constexpr std::string_view kNames[] = {
       "max_client_conn",   "auth_failed", "not_allowed",    "unknown_database",
       "database_disabled", "saturated",   "login_timeout",  "protocol_error",
-      "server_login_failed"};
+      "server_login_failed", "client_limit"};
   return pick(kNames, r);
 }
 
@@ -26,7 +26,8 @@ std::string_view label(Timeout t) {
   static constexpr std::string_view kNames[] = {
       "query_timeout",        "query_wait_timeout",  "client_idle_timeout",
       "idle_transaction_timeout", "client_login_timeout", "server_idle_timeout",
-      "server_lifetime",      "server_connect_timeout", "cancel_wait_timeout"};
+      "server_lifetime",      "server_connect_timeout", "cancel_wait_timeout",
+      "transaction_timeout"};
   return pick(kNames, t);
 }
 

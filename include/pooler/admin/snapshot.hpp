@@ -114,6 +114,10 @@ struct Snapshot {
   std::set<std::string> paused_databases;  // every paused one, by either kind of PAUSE
   std::set<std::string> disabled_databases;
   std::vector<std::string> auto_databases;  // served through "*" now (PgBouncer's autodbs)
+  // Clients per database and per user as max_*_client_connections count them (logging in and
+  // console clients included).
+  std::map<std::string, int> database_clients;
+  std::map<std::string, int> user_clients;
   std::vector<AlertView> alerts;  // firing now
   std::vector<DnsHostView> dns_hosts;
   std::int64_t dns_queries = 0;  // lookups running

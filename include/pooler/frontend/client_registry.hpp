@@ -9,6 +9,7 @@
 
 #include "pooler/frontend/auth_cache.hpp"
 #include "pooler/frontend/client_connection.hpp"
+#include "pooler/frontend/client_limits.hpp"
 #include "pooler/protocol/prepared_statements.hpp"
 #include "pooler/protocol/statement_rewriter.hpp"
 #include "pooler/util/secure.hpp"
@@ -45,6 +46,9 @@ class ClientRegistry {
   const std::string& mock_seed() const { return mock_seed_; }
   // What auth_query answered lately; RELOAD and RECONNECT clear it.
   AuthCache& auth_cache() { return auth_cache_; }
+  // Clients per database and per user (max_db_client_connections, max_user_client_connections).
+  ClientLimits& limits() { return limits_; }
+  const ClientLimits& limits() const { return limits_; }
 
   std::size_t size() const { return clients_.size(); }
   void set_console(ConsolePort& console) { context_.console = &console; }
@@ -88,6 +92,7 @@ class ClientRegistry {
   void forget_cancel_key(const ClientConnection& client);
   std::string mock_seed_;
   AuthCache auth_cache_;
+  ClientLimits limits_;
 };
 
 }  // namespace pooler::frontend

@@ -24,6 +24,7 @@ enum class Refusal {
   kLoginTimeout,
   kProtocolError,
   kServerLoginFailed,
+  kClientLimit,  // max_db_client_connections or max_user_client_connections
   kCount
 };
 
@@ -37,6 +38,7 @@ enum class Timeout {
   kServerLifetime,
   kServerConnectTimeout,
   kCancelWaitTimeout,
+  kTransactionTimeout,
   kCount
 };
 
