@@ -2,7 +2,8 @@
 """Timeouts as a client sees them: query_timeout cancels the query on PostgreSQL, tells the client
 (57014) and gives the salvaged server to the next client; a storm of long queries on a small pool
 ends in bounded time with nothing left running; client_idle_timeout, client_login_timeout,
-idle_transaction_timeout and query_wait_timeout disconnect exactly the clients they name.
+idle_transaction_timeout, transaction_timeout and query_wait_timeout disconnect exactly the
+clients they name; query_wait_notify tells a long waiter why it waits.
 
 Every case runs against a database of its own, so counting that database's backends in
 pg_stat_activity counts this pooler's servers and nothing another case (or file) opened."""
@@ -16,6 +17,7 @@ import psycopg
 
 import harness as h
 import isolated_db
+from harness import Pooler, RawClient
 from isolated_db import (BackendWatch, active_with, db_backends, db_pooler, error_text,
                          read_to_close, split_messages)
 
@@ -318,6 +320,115 @@ class QueryWaitTimeout(Case):
                 holder.execute("COMMIT")
             with self.connect(pooler) as conn:
                 self.assertEqual(conn.execute("SELECT 4").fetchone()[0], 4)
+
+
+class TransactionTimeout(Case):
+    """transaction_timeout (PgBouncer 1.25): a transaction open longer than this ends its
+    client with PgBouncer's "transaction timeout" and PostgreSQL 17's SQLSTATE 25P04, whether it
+    sits idle or runs a query; its server is rolled back and serves the next client."""
+
+    def expect_timeout(self, client, timeout=10):
+        data, elapsed = read_to_close(client.sock, timeout=timeout)
+        client.close()
+        errors = [h.error_fields(p) for k, p in split_messages(data) if k == b"E"]
+        self.assertTrue(errors, f"closed without an ErrorResponse after {elapsed:.1f} s: "
+                                f"{data[:300]!r}")
+        self.assertEqual(errors[0].get("M"), "transaction timeout", errors[0])
+        self.assertEqual(errors[0].get("C"), "25P04", errors[0])
+        return elapsed
+
+    def server_pid(self, pooler):
+        with self.connect(pooler) as conn:
+            row = conn.execute("SELECT pg_backend_pid(), txid_current_if_assigned()").fetchone()
+        self.assertIsNone(row[1], "the next client found a transaction open")
+        return row[0]
+
+    def test_idle_and_busy_transactions_end_and_the_server_is_reused(self):
+        table = self.make_table()
+        settings = {"pool_mode": "transaction", "default_pool_size": 1,
+                    "transaction_timeout": 1, "query_wait_timeout": 30}
+        with db_pooler(self.db, settings) as pooler:
+            pid = self.server_pid(pooler)
+            # Idle in its transaction, with a row inserted.
+            client = self.login(pooler)
+            client.query("BEGIN")
+            client.query(f"INSERT INTO {table} VALUES (1)")
+            self.assertGreater(self.expect_timeout(client), 0.5)
+            self.assertEqual(self.server_pid(pooler), pid)
+            self.assertEqual(self.count_rows(table), 0, "the abandoned insert was committed")
+            # Running a query that would outlast it: cancelled, then reused.
+            client = self.login(pooler)
+            client.send_query("SELECT pg_sleep(30) /* tt-marker */")
+            self.assertLess(self.expect_timeout(client, timeout=20), 15)
+            self.wait_no_active("tt-marker")
+            self.assertEqual(self.server_pid(pooler), pid)
+            # Idle outside a transaction for longer than the timeout: nothing happens.
+            with self.connect(pooler) as conn:
+                time.sleep(1.6)
+                self.assertEqual(conn.execute("SELECT 5").fetchone()[0], 5)
+            self.assert_healthy(pooler)
+
+    def test_session_mode_times_a_lone_statement_and_users_override(self):
+        # Global off, trustuser's [users] value on: only trustuser is timed.
+        settings = {"pool_mode": "session", "default_pool_size": 2, "query_wait_timeout": 30}
+        pooler = Pooler(settings, databases={self.db: isolated_db.db_line(self.db)},
+                        user_settings={"trustuser": "transaction_timeout=1"})
+        with pooler:
+            timed = RawClient(pooler.port, timeout=15)
+            timed.login("trustuser", self.db, h.password("trustuser"))
+            timed.send_query("SELECT pg_sleep(30) /* tt-session */")
+            self.assertLess(self.expect_timeout(timed, timeout=20), 15)
+            self.wait_no_active("tt-session")
+            with self.connect(pooler) as conn:
+                conn.execute("BEGIN")
+                time.sleep(1.6)
+                self.assertEqual(conn.execute("SELECT 6").fetchone()[0], 6)
+                conn.execute("COMMIT")
+
+
+class QueryWaitNotify(Case):
+    """query_wait_notify: a client that has waited that long for a server is told so with
+    PgBouncer's NOTICE, once per wait, on every later wait again; a short wait is not."""
+
+    NOTICE = "No server connection available in postgres backend, client being queued"
+
+    def test_notice_once_per_long_wait(self):
+        settings = {"pool_mode": "transaction", "default_pool_size": 1,
+                    "query_wait_notify": 1, "query_wait_timeout": 30}
+        with db_pooler(self.db, settings) as pooler:
+            notices = []
+            with self.connect(pooler) as waiter:
+                waiter.add_notice_handler(lambda d: notices.append(d.message_primary))
+                self.assertEqual(waiter.execute("SELECT 1").fetchone()[0], 1)
+                self.assertEqual(notices, [], "a wait shorter than query_wait_notify notified")
+                for round_ in (1, 2):
+                    with self.connect(pooler) as holder:
+                        holder.execute("BEGIN")
+                        holder.execute("SELECT 1")
+                        release = threading.Timer(2.5, lambda: holder.execute("COMMIT"))
+                        release.start()
+                        try:
+                            self.assertEqual(waiter.execute("SELECT 2").fetchone()[0], 2)
+                        finally:
+                            release.join()
+                    self.assertEqual(notices, [self.NOTICE] * round_, notices)
+
+    def test_zero_turns_it_off(self):
+        settings = {"pool_mode": "transaction", "default_pool_size": 1,
+                    "query_wait_notify": 0, "query_wait_timeout": 30}
+        with db_pooler(self.db, settings) as pooler:
+            notices = []
+            with self.connect(pooler) as holder, self.connect(pooler) as waiter:
+                waiter.add_notice_handler(lambda d: notices.append(d.message_primary))
+                holder.execute("BEGIN")
+                holder.execute("SELECT 1")
+                release = threading.Timer(1.5, lambda: holder.execute("COMMIT"))
+                release.start()
+                try:
+                    self.assertEqual(waiter.execute("SELECT 2").fetchone()[0], 2)
+                finally:
+                    release.join()
+            self.assertEqual(notices, [])
 
 
 if __name__ == "__main__":

@@ -34,10 +34,6 @@ void trim(std::string& buffer) {
   }
 }
 
-// During a drain, how long a client that has just logged in may stay idle before it is told:
-// long enough for the transaction it came to run, short enough not to hold the shutdown.
-constexpr util::Duration kFreshClientGrace = std::chrono::seconds(1);
-
 }  // namespace
 
 ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net::Stream> stream,
@@ -95,19 +91,6 @@ void ClientConnection::on_read(util::Bytes data) {
     case ClientState::kClosed:
       return;
   }
-}
-
-void ClientConnection::apply_timeouts() {
-  const auto& settings = config_->settings;
-  const config::UserEntry* user_entry = config_->find_user(user_);
-  auto pick = [&](double global, const std::optional<double>& per_user) {
-    return util::seconds_to_duration(per_user ? *per_user : global);
-  };
-  idle_timeout_ = pick(settings.client_idle_timeout,
-                       user_entry ? user_entry->client_idle_timeout : std::nullopt);
-  idle_transaction_timeout_ =
-      pick(settings.idle_transaction_timeout,
-           user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
 }
 
 void ClientConnection::adopt_config(std::shared_ptr<const config::Config> config) {
@@ -265,6 +248,7 @@ void ClientConnection::request_server() {
   }
   if (state_ == ClientState::kIdle) state_ = ClientState::kWaiting;
   wait_started_ = context_.clock.now();
+  wait_notified_ = false;
   pool::ServerLease lease = pool_->acquire(*this);
   if (lease) use_server(std::move(lease));
 }
@@ -461,59 +445,6 @@ void ClientConnection::on_server_fast_close(const char* reason) {
   fail(ss::kAdminShutdown, reason);
 }
 
-void ClientConnection::check_timeouts(util::TimePoint now) {
-  auto expired = [now](util::TimePoint since, util::Duration limit) {
-    return limit > util::Duration{} && now - since >= limit;
-  };
-  switch (state_) {
-    case ClientState::kReplication:
-      if (greeted_) return;  // a walsender is never idle in the pooler's sense
-      [[fallthrough]];
-    case ClientState::kStartup:
-    case ClientState::kAuth:
-      if (lookup_ && now >= lookup_deadline_) {
-        on_lookup_answer({backend::AuthQueryAnswer::Kind::kError, {}, "auth_query timed out"});
-        return;
-      }
-      if (expired(connected_at_, login_timeout_)) {
-        context_.pools.events().count(metrics::Timeout::kClientLoginTimeout);
-        refuse(metrics::Refusal::kLoginTimeout, ss::kProtocolViolation,
-               "client_login_timeout (server down or wrong password?)");
-      }
-      return;
-    case ClientState::kIdle:
-      if (finish_ && !ran_transaction_ && expired(idle_since_, kFreshClientGrace)) {
-        // Logged in during a drain but sends nothing: it does not hold the shutdown up.
-        auto finish = std::move(*finish_);
-        fail(finish.sqlstate, finish.message);
-        return;
-      }
-      if (expired(idle_since_, idle_timeout_)) idle_timed_out();
-      return;
-    case ClientState::kActive: {
-      if (!server_ || server_->busy() || server_->state() != backend::ServerState::kActive) return;
-      util::TimePoint since = std::max(idle_since_, server_->last_ready_at());
-      if (server_->transaction_status() == 'I') {
-        if (expired(since, idle_timeout_)) idle_timed_out();
-      } else if (expired(since, idle_transaction_timeout_)) {
-        // Roll the server back and reuse it rather than lose a connection to an idle client.
-        server_.salvage();
-        context_.pools.events().count(metrics::Timeout::kIdleTransactionTimeout);
-        fail(ss::kIdleInTransactionTimeout, "idle transaction timeout");
-      }
-      return;
-    }
-    case ClientState::kConsole:
-      if (console_->blocked()) poll_console();
-      return;
-    case ClientState::kLoginWait:
-    case ClientState::kWaiting:
-    case ClientState::kCancelRequest:  // its cancel's own timeout ends it
-    case ClientState::kClosed:
-      return;
-  }
-}
-
 void ClientConnection::on_server_drained() {
   if (state_ == ClientState::kActive && buffer_.empty()) stream_->start_reading();
 }
@@ -566,11 +497,6 @@ void ClientConnection::refuse(metrics::Refusal reason, const char* sqlstate,
   fail(sqlstate, message);
 }
 
-void ClientConnection::idle_timed_out() {
-  context_.pools.events().count(metrics::Timeout::kClientIdleTimeout);
-  fail(ss::kProtocolViolation, "client_idle_timeout");
-}
-
 void ClientConnection::fail(const char* sqlstate, const std::string& message) {
   if (state_ == ClientState::kClosed) return;
   context_.pools.events().count_error(sqlstate);
@@ -620,6 +546,7 @@ void ClientConnection::close(const std::string& reason) {
     }
   }
   if (replication_link_) replication_link_->close();
+  if (in_client_limits_) context_.clients.limits().leave(database_, user_);
   stream_->close_after_flush();
   if (!reason.empty() && config_->settings.log_disconnections) {
     log_closing(reason, false);

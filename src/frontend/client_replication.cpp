@@ -29,8 +29,8 @@ void ClientConnection::start_replication(backend::ServerTarget target, std::stri
   buffer_ = std::move(early);
   spdlog::debug("{} {} replication connection: a server of its own", prefix(),
                 replication_word(replication_));
-  replication_link_ =
-      std::make_unique<ReplicationLink>(context_.pools, context_.graveyard, std::move(target), *this);
+  replication_link_ = std::make_unique<ReplicationLink>(context_.pools, context_.graveyard,
+                                                        std::move(target), *this);
   replication_link_->connect();
 }
 

@@ -172,6 +172,10 @@ class ServerConnection final : public net::StreamHandler {
   // A request is in flight: since when (for query_timeout).
   bool busy() const { return ready_owed_ > 0; }
   util::TimePoint busy_since() const { return busy_since_; }
+  // A transaction (or a lone statement) is open: a request is owed an answer or the last
+  // ReadyForQuery said 'T' or 'E'. Since when, for transaction_timeout.
+  bool in_transaction() const { return ready_owed_ > 0 || last_status_ != 'I'; }
+  util::TimePoint transaction_started() const { return xact_started_; }
   // The last ReadyForQuery: its status and when it came (for idle_transaction_timeout).
   char transaction_status() const { return last_status_; }
   util::TimePoint last_ready_at() const { return last_ready_at_; }

@@ -145,6 +145,14 @@ class ClientConnection final : public net::StreamHandler,
   // The startup packet's parameters and `options` (client_parameters.cpp): reported ones into
   // parameters_, the rest into session_settings_. False when refused.
   bool take_startup_parameters(const protocol::StartupMessage& message);
+  // Counts the client against max_db_client_connections and max_user_client_connections; false
+  // when it is refused.
+  bool join_client_limits();
+  // transaction_timeout: its transaction has been open too long; the server is rolled back and
+  // reused.
+  void transaction_timed_out();
+  // query_wait_notify: a NOTICE that it waits for a server, once per wait.
+  void notify_waiting();
   // The startup packet's `replication`: what it asks for, and for a replication connection the
   // parameters its server's startup packet carries as sent. False when refused.
   bool take_replication_request(const protocol::StartupMessage& message);
@@ -214,6 +222,10 @@ class ClientConnection final : public net::StreamHandler,
   util::Duration login_timeout_{};
   util::Duration idle_timeout_{};
   util::Duration idle_transaction_timeout_{};
+  util::Duration transaction_timeout_{};
+  util::Duration wait_notify_{};
+  bool wait_notified_ = false;  // this wait's query_wait_notify NOTICE has been sent
+  bool in_client_limits_ = false;  // counted in the registry's ClientLimits
   std::string buffer_;  // startup and auth: bytes not yet framed; later: bytes for the server
   int buffered_ready_owed_ = 0;
   std::string database_;

@@ -1,0 +1,124 @@
+// ClientConnection's timeouts, as the janitor finds them: client_login_timeout,
+// client_idle_timeout, idle_transaction_timeout, transaction_timeout and query_wait_notify, with
+// the per-user values of [users] over the global ones.
+#include "pooler/frontend/client_connection.hpp"
+
+#include "pooler/protocol/message_builder.hpp"
+#include "pooler/protocol/sqlstate.hpp"
+
+namespace pooler::frontend {
+
+namespace ss = protocol::sqlstate;
+
+namespace {
+
+// During a drain, how long a client that has just logged in may stay idle before it is told:
+// long enough for the transaction it came to run, short enough not to hold the shutdown.
+constexpr util::Duration kFreshClientGrace = std::chrono::seconds(1);
+
+// PostgreSQL 17's SQLSTATE for its own transaction_timeout.
+constexpr const char* kTransactionTimeout = "25P04";
+
+}  // namespace
+
+void ClientConnection::apply_timeouts() {
+  const auto& settings = config_->settings;
+  const config::UserEntry* user_entry = config_->find_user(user_);
+  auto pick = [&](double global, const std::optional<double>& per_user) {
+    return util::seconds_to_duration(per_user ? *per_user : global);
+  };
+  idle_timeout_ = pick(settings.client_idle_timeout,
+                       user_entry ? user_entry->client_idle_timeout : std::nullopt);
+  idle_transaction_timeout_ =
+      pick(settings.idle_transaction_timeout,
+           user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
+  transaction_timeout_ = pick(settings.transaction_timeout,
+                              user_entry ? user_entry->transaction_timeout : std::nullopt);
+  wait_notify_ = util::seconds_to_duration(settings.query_wait_notify);
+}
+
+void ClientConnection::check_timeouts(util::TimePoint now) {
+  auto expired = [now](util::TimePoint since, util::Duration limit) {
+    return limit > util::Duration{} && now - since >= limit;
+  };
+  switch (state_) {
+    case ClientState::kReplication:
+      if (greeted_) return;  // a walsender is never idle in the pooler's sense
+      [[fallthrough]];
+    case ClientState::kStartup:
+    case ClientState::kAuth:
+      if (lookup_ && now >= lookup_deadline_) {
+        on_lookup_answer({backend::AuthQueryAnswer::Kind::kError, {}, "auth_query timed out"});
+        return;
+      }
+      if (expired(connected_at_, login_timeout_)) {
+        context_.pools.events().count(metrics::Timeout::kClientLoginTimeout);
+        refuse(metrics::Refusal::kLoginTimeout, ss::kProtocolViolation,
+               "client_login_timeout (server down or wrong password?)");
+      }
+      return;
+    case ClientState::kIdle:
+      if (finish_ && !ran_transaction_ && expired(idle_since_, kFreshClientGrace)) {
+        // Logged in during a drain but sends nothing: it does not hold the shutdown up.
+        auto finish = std::move(*finish_);
+        fail(finish.sqlstate, finish.message);
+        return;
+      }
+      if (expired(idle_since_, idle_timeout_)) idle_timed_out();
+      return;
+    case ClientState::kActive: {
+      if (!server_ || server_->state() != backend::ServerState::kActive) return;
+      bool open = server_->in_transaction();
+      if (open && expired(server_->transaction_started(), transaction_timeout_)) {
+        transaction_timed_out();
+        return;
+      }
+      if (server_->busy()) return;
+      util::TimePoint since = std::max(idle_since_, server_->last_ready_at());
+      if (server_->transaction_status() == 'I') {
+        if (expired(since, idle_timeout_)) idle_timed_out();
+      } else if (expired(since, idle_transaction_timeout_)) {
+        // Roll the server back and reuse it rather than lose a connection to an idle client.
+        server_.salvage();
+        context_.pools.events().count(metrics::Timeout::kIdleTransactionTimeout);
+        fail(ss::kIdleInTransactionTimeout, "idle transaction timeout");
+      }
+      return;
+    }
+    case ClientState::kConsole:
+      if (console_->blocked()) poll_console();
+      return;
+    case ClientState::kWaiting:
+      if (!wait_notified_ && expired(wait_started_, wait_notify_)) notify_waiting();
+      return;
+    case ClientState::kLoginWait:
+    case ClientState::kCancelRequest:  // its cancel's own timeout ends it
+    case ClientState::kClosed:
+      return;
+  }
+}
+
+void ClientConnection::idle_timed_out() {
+  context_.pools.events().count(metrics::Timeout::kClientIdleTimeout);
+  fail(ss::kProtocolViolation, "client_idle_timeout");
+}
+
+void ClientConnection::transaction_timed_out() {
+  context_.pools.events().count(metrics::Timeout::kTransactionTimeout);
+  // The pool stops what runs, rolls the server back and reuses it (closed if it does not come
+  // back idle within cancel_wait_timeout).
+  if (server_->busy()) server_->abandon_request();
+  server_.salvage();
+  fail(kTransactionTimeout, "transaction timeout");
+}
+
+void ClientConnection::notify_waiting() {
+  wait_notified_ = true;
+  std::string out;
+  // PgBouncer's words.
+  protocol::append_notice(out, "No server connection available in postgres backend, client "
+                               "being queued");
+  stream_->write(out);
+}
+
+}  // namespace pooler::frontend
