@@ -102,6 +102,22 @@ class MinPoolSize(Case):
         watch.check()
         self.assertLessEqual(watch.max, 5, f"more backends than default_pool_size: {watch.max}")
 
+    def test_forced_user_pool_is_filled_before_any_client(self):
+        # PgBouncer's rule: only a database with a forced user has a pool without clients.
+        settings = {"pool_mode": "transaction", "default_pool_size": 5}
+        other = h.create_database(prefix="sizing_noforce")
+        self.addCleanup(h.drop_database, other)
+        databases = {self.db: isolated_db.db_line(self.db, user="md5user", min_pool_size=2),
+                     other: isolated_db.db_line(other, min_pool_size=2)}
+        with Pooler(settings, databases=databases) as pooler:
+            first = self.wait_for_backends(2, 10, "min_pool_size=2 with no client yet")
+            self.assertTrue(all(r[1] == "md5user" for r in first), first)
+            time.sleep(0.5)
+            self.assertEqual(len(db_backends(self.db)), 2, db_backends(self.db))
+            self.assertEqual(db_backends(other), [], "a pool was opened without a forced user")
+            with self.connect(pooler) as conn:
+                self.assertEqual(conn.execute("SELECT current_user").fetchone()[0], "md5user")
+
 
 class ReservePool(Case):
     def test_reserve_opens_after_the_timeout_and_never_beyond(self):

@@ -179,6 +179,7 @@ void App::State::on_signal(int signum) {
 }
 
 void App::State::on_janitor() {
+  if (phase == Phase::kRunning) pools.open_min_pools(*config);
   pools.tick();
   clients.tick();
   roll_stats_when_due();

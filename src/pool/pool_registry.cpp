@@ -80,6 +80,16 @@ Pool& PoolRegistry::pool_for(const config::Config& config, const config::Databas
   return create_pool(config, database, user, target, settings_for(config, database, user), false);
 }
 
+void PoolRegistry::open_min_pools(const config::Config& config) {
+  for (const auto& [name, database] : config.databases) {
+    if (name == "*" || database.user.empty() || disabled(name)) continue;
+    int min_pool_size = database.min_pool_size.value_or(config.settings.min_pool_size);
+    if (min_pool_size <= 0 || pools_.count(Slot{name, database.user, false}) != 0) continue;
+    spdlog::debug("opening the pool {}/{} for its min_pool_size", name, database.user);
+    pool_for(config, database, database.user, server_target(config, database, database.user));
+  }
+}
+
 Pool& PoolRegistry::lookup_pool_for(const config::Config& config,
                                     const config::DatabaseEntry& database,
                                     const std::string& auth_user) {

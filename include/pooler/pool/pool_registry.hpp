@@ -27,6 +27,11 @@ class PoolRegistry {
   Pool& pool_for(const config::Config& config, const config::DatabaseEntry& database,
                  const std::string& user, const backend::ServerTarget& target);
 
+  // PgBouncer's rule for pools without clients: each database with a forced user and a
+  // min_pool_size has its pool from the start, which then keeps that many servers open (within
+  // every connection limit). Called on every janitor tick, so a RELOAD that adds one is served.
+  void open_min_pools(const config::Config& config);
+
   // The pool auth_query look-ups for `database` run on, logged in as `auth_user`: one of its
   // own, small and in transaction mode, apart from the pool of clients logging in as the auth
   // user (where PgBouncer shares it, so a busy auth user stalls every look-up).
