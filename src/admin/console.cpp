@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "pooler/admin/peer_views.hpp"
 #include "pooler/admin/socket_views.hpp"
 #include "pooler/admin/views.hpp"
 #include "pooler/protocol/message_builder.hpp"
@@ -48,18 +49,19 @@ constexpr ShowCommand kShowCommands[] = {
     {"ACTIVE_SOCKETS", show_active_sockets},
     {"DNS_HOSTS", show_dns_hosts},
     {"DNS_ZONES", show_dns_zones},
+    {"PEERS", show_peers},
+    {"PEER_POOLS", show_peer_pools},
 };
 
 // PgBouncer commands this console does not have, refused by name so nobody mistakes them for
 // typos: FDS hands sockets over in PgBouncer's fd-passing restart, which pooler's -R does
-// without; no peers exist to show.
-constexpr std::string_view kUnsupported[] = {"SHOW FDS",
-                                             "SHOW PEERS", "SHOW PEER_POOLS"};
+// without.
+constexpr std::string_view kUnsupported[] = {"SHOW FDS"};
 
 constexpr std::string_view kHelp =
     "Console usage\n"
     "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-    "\tSHOW LISTS|MEM|STATE|ALERTS|SOCKETS|ACTIVE_SOCKETS|DNS_HOSTS|DNS_ZONES\n"
+    "\tSHOW LISTS|MEM|STATE|ALERTS|SOCKETS|ACTIVE_SOCKETS|DNS_HOSTS|DNS_ZONES|PEERS|PEER_POOLS\n"
     "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
     "\tSET key = arg\n"
     "\tRELOAD\n"
@@ -258,6 +260,18 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
   auto usage = [&](const char* form) {
     return error(ss::kSyntaxError, std::string("usage: ") + form);
   };
+  if (database && (*database == "pgbouncer" || *database == "pooler")) {
+    // PgBouncer's refusals for its own admin database.
+    static constexpr std::pair<std::string_view, std::string_view> kVerbs[] = {
+        {"PAUSE", "pause"},     {"RECONNECT", "reconnect"}, {"WAIT_CLOSE", "wait in"},
+        {"KILL", "kill"},       {"DISABLE", "disable"},     {"ENABLE", "enable"}};
+    for (const auto& [name, verb] : kVerbs) {
+      if (command == name) {
+        return error(ss::kObjectNotInPrerequisiteState,
+                     "cannot " + std::string(verb) + " admin db: " + *database);
+      }
+    }
+  }
   if (command == "PAUSE" || command == "RESUME" || command == "RECONNECT" ||
       command == "WAIT_CLOSE" || command == "KILL") {
     if (args > 1) return usage((command + " [<db>]").c_str());
@@ -276,7 +290,7 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
     const std::string& text = args == 1 ? words[1] : std::string();
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
     if (args != 1 || ec != std::errc() || end != text.data() + text.size()) {
-      return usage("KILL_CLIENT <id>   (the id column of SHOW CLIENTS)");
+      return error(ss::kSyntaxError, "invalid client pointer supplied");  // PgBouncer's words
     }
     return completed(controls_.kill_client(id), command);
   }

@@ -118,7 +118,7 @@ Outcome App::State::kill(const admin::Database& database) {
 
 Outcome App::State::kill_client(std::uint64_t id) {
   if (!clients.kill(id, "client killed by an administrator (KILL_CLIENT)")) {
-    return Outcome::failed(ss::kUndefinedObject, "no client with id " + std::to_string(id));
+    return Outcome::failed(ss::kUndefinedObject, "client not found");  // PgBouncer's words
   }
   spdlog::info("KILL_CLIENT {}", id);
   return Outcome::done();

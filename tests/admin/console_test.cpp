@@ -253,6 +253,25 @@ TEST_CASE("malformed control commands are syntax errors that name the right form
   CHECK(f.controls.calls == std::vector<std::string>{});
 }
 
+TEST_CASE("control commands refuse the admin database itself, in PgBouncer's words") {
+  Fixture f;
+  const std::pair<const char*, const char*> cases[] = {
+      {"KILL pgbouncer", "cannot kill admin db: pgbouncer"},
+      {"PAUSE pgbouncer", "cannot pause admin db: pgbouncer"},
+      {"reconnect pooler", "cannot reconnect admin db: pooler"},
+      {"WAIT_CLOSE pgbouncer", "cannot wait in admin db: pgbouncer"},
+      {"DISABLE pgbouncer", "cannot disable admin db: pgbouncer"},
+      {"ENABLE pgbouncer", "cannot enable admin db: pgbouncer"}};
+  for (const auto& [sql, message] : cases) {
+    CAPTURE(sql);
+    std::string out = f.run(sql);
+    CHECK(sqlstate_of(out) == "55000");
+    CHECK(out.find(message) != std::string::npos);
+  }
+  CHECK(f.run("KILL_CLIENT x").find("invalid client pointer supplied") != std::string::npos);
+  CHECK(f.controls.calls.empty());
+}
+
 TEST_CASE("PAUSE answers only once the servers are released, holding later output") {
   Fixture f;
   ConsoleSession session(f.console, ConsoleRole::kAdmin);
@@ -350,6 +369,20 @@ TEST_CASE("SHOW SOCKETS and ACTIVE_SOCKETS answer tables, for stats users too; n
     CHECK(msgs[1].type == 'C');
   }
   CHECK(sqlstate_of(f.run("SHOW FDS")) == "0A000");
+}
+
+TEST_CASE("SHOW PEERS and PEER_POOLS answer PgBouncer's columns and no rows (no peering)") {
+  Fixture f;
+  auto peers = messages_of(f.run("SHOW PEERS", ConsoleRole::kStats));
+  REQUIRE(peers.size() == 2);
+  CHECK(column_names(peers[0].body) ==
+        std::vector<std::string>{"peer_id", "host", "port", "pool_size"});
+  CHECK(peers[1].type == 'C');
+  auto pools = messages_of(f.run("show peer_pools;"));
+  REQUIRE(pools.size() == 2);
+  CHECK(column_names(pools[0].body) ==
+        std::vector<std::string>{"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req",
+                                 "sv_active_cancel", "sv_login"});
 }
 
 TEST_CASE("SET reads the same after any leading blank, \\v and \\f too (found by fuzzing)") {

@@ -47,7 +47,7 @@ class FakeControls final : public admin::Controls {
   Outcome kill(const Database& db) override { return record("kill " + db.value_or("*")); }
   Outcome kill_client(std::uint64_t id) override {
     if (unknown_client != 0 && id == unknown_client) {
-      return Outcome::failed("42704", "no client with id " + std::to_string(id));
+      return Outcome::failed("42704", "client not found");
     }
     return record("kill_client " + std::to_string(id));
   }
