@@ -245,6 +245,21 @@ class StatsUnderLoad(Case):
                 for r in rows:
                     self.assertEqual(r["memtotal"], r["size"] * r["used"], r)
 
+    def test_session_mode_counts_statements_as_transactions_and_one_assignment(self):
+        # PgBouncer's meaning: in session mode an autocommit statement is a transaction, and
+        # the client is assigned its server once for the whole session.
+        with self.pooler(pool_mode="session") as pooler:
+            with self.connect(pooler, autocommit=True) as conn:
+                for i in range(3):
+                    conn.execute("SELECT %s", (i,))
+                with conn.transaction():
+                    conn.execute("SELECT 1")
+                    conn.execute("SELECT 2")
+                with console(pooler) as admin:
+                    st = one_row(admin, "STATS", self.db)
+            self.assertEqual(st["total_server_assignment_count"], 1, st)
+            self.assertEqual(st["total_xact_count"], 4, st)
+
 
 class PauseResume(Case):
     def test_pause_holds_new_queries_until_resume(self):
