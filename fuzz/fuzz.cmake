@@ -26,6 +26,7 @@ endfunction()
 
 pooler_fuzzer(codec pooler_protocol)
 pooler_fuzzer(prepared pooler_protocol)
+pooler_fuzzer(startup_options pooler_protocol)
 pooler_fuzzer(config pooler_config SEEDS ${CMAKE_SOURCE_DIR}/etc/pooler.ini)
 pooler_fuzzer(auth_file pooler_config)
 pooler_fuzzer(hba pooler_config)
