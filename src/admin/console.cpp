@@ -74,7 +74,7 @@ constexpr std::string_view kHelp =
     "\tKILL [<db>]\n"
     "\tKILL_CLIENT <id>\n"
     "\tSHUTDOWN\n"
-    "\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
+    "\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS|DRAIN\n"
     "\tWAIT_CLOSE [<db>]\n"
     "\tBEGIN|COMMIT|ROLLBACK (accepted for drivers, no effect)";
 
@@ -298,12 +298,14 @@ ConsoleReply Console::execute(std::string_view statement, ConsoleRole role) {
   if (command == "SUSPEND" && args == 0) return completed(controls_.suspend(), command);
   if (command == "SHUTDOWN") {
     std::string mode = args == 1 ? upper(words[1]) : std::string();
-    if (args > 1 || (args == 1 && mode != "WAIT_FOR_SERVERS" && mode != "WAIT_FOR_CLIENTS")) {
-      return usage("SHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
+    if (args > 1 || (args == 1 && mode != "WAIT_FOR_SERVERS" && mode != "WAIT_FOR_CLIENTS" &&
+                      mode != "DRAIN")) {
+      return usage("SHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS|DRAIN]");
     }
-    spdlog::info("SHUTDOWN {} requested on the admin console", mode);
+    spdlog::info("SHUTDOWN {} command issued", mode);
     ShutdownMode how = mode.empty()                  ? ShutdownMode::kImmediate
                        : mode == "WAIT_FOR_SERVERS" ? ShutdownMode::kWaitForServers
+                       : mode == "DRAIN"            ? ShutdownMode::kDrain
                                                     : ShutdownMode::kWaitForClients;
     return completed(controls_.shutdown(how), command);
   }

@@ -165,7 +165,8 @@ void App::State::on_signal(int signum) {
       return;
     case SIGTERM:
       spdlog::info("got SIGTERM");
-      begin_shutdown(admin::ShutdownMode::kWaitForClients);
+      begin_shutdown(config->settings.drain_on_sigterm ? admin::ShutdownMode::kDrain
+                                                       : admin::ShutdownMode::kWaitForClients);
       return;
     case SIGINT:
       spdlog::info("got SIGINT");

@@ -87,7 +87,9 @@ struct App::State final : admin::Controls {
   // Builds or rebuilds the TLS contexts and hands them to clients and pools; the error, if any.
   std::optional<std::string> apply_tls_settings();
   void begin_shutdown(admin::ShutdownMode mode);
-  void stop_listening();
+  // Closes the listeners (keep_unix: all but the unix socket's, which a shutdown keeps for the
+  // console).
+  void stop_listening(bool keep_unix = false);
   // The end: every client and server closed, timers and signals stopped; the loop then exits.
   void finish_shutdown();
   // finish_shutdown on the next loop turn.

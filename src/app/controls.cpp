@@ -53,6 +53,10 @@ Outcome App::State::pause(const admin::Database& database) {
 
 Outcome App::State::resume(const admin::Database& database) {
   if (auto error = unknown(database)) return *error;
+  // PgBouncer's answer: a shutdown's pause (WAIT_FOR_SERVERS) is not undone.
+  if (phase != Phase::kRunning) {
+    return Outcome::failed(ss::kObjectNotInPrerequisiteState, "pooler is shutting down");
+  }
   if (loop.suspension().held()) {
     if (database) {
       return Outcome::failed(ss::kObjectNotInPrerequisiteState,
@@ -242,7 +246,10 @@ void App::State::begin_shutdown(admin::ShutdownMode mode) {
     return;
   }
   notify_service("STOPPING=1");
-  stop_listening();
+  // As PgBouncer: no new clients over TCP; the unix socket stays, so an operator's console can
+  // watch the drain (other logins there are refused).
+  stop_listening(/*keep_unix=*/true);
+  clients.refuse_new_logins();
   // Nobody could finish while suspended: the shutdown ends the suspension.
   loop.suspension().release();
   if (mode == admin::ShutdownMode::kWaitForServers) {
@@ -251,8 +258,13 @@ void App::State::begin_shutdown(admin::ShutdownMode mode) {
     pools.pause(std::nullopt);
     return;
   }
-  spdlog::info("shutting down once every client has left (WAIT_FOR_CLIENTS)");
   phase = Phase::kWaitForClients;
+  if (mode == admin::ShutdownMode::kWaitForClients) {
+    // Clients keep working, across as many transactions as they like, until they leave.
+    spdlog::info("shutting down once every client has left (WAIT_FOR_CLIENTS)");
+    return;
+  }
+  spdlog::info("shutting down at each client's next transaction boundary (DRAIN)");
   // Beyond PgBouncer, for rolling restarts: a client whose server is shared per transaction
   // loses nothing by being told at its next transaction boundary, so it need not be waited for.
   // Session clients keep their session until they leave.
@@ -267,10 +279,17 @@ void App::State::begin_shutdown(admin::ShutdownMode mode) {
       });
 }
 
-void App::State::stop_listening() {
+void App::State::stop_listening(bool keep_unix) {
   // Connections the kernel already completed are served (and drained) rather than reset.
-  for (auto& listener : listeners) listener->accept_pending();
-  listeners.clear();
+  std::vector<std::unique_ptr<net::Listener>> kept;
+  for (auto& listener : listeners) {
+    if (keep_unix && listener->unix_socket()) {
+      kept.push_back(std::move(listener));
+      continue;
+    }
+    listener->accept_pending();
+  }
+  listeners = std::move(kept);
 }
 
 void App::State::request_finish() {

@@ -164,6 +164,10 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
     parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
   }
   console_requested_ = database_ == "pgbouncer" || database_ == "pooler";
+  if (context_.refusing_logins && !console_requested_) {
+    refuse(metrics::Refusal::kNotAllowed, ss::kCannotConnectNow, "pooler is shutting down");
+    return;
+  }
   if (console_requested_ && replication_ != ReplicationMode::kNone) {
     refuse(metrics::Refusal::kNotAllowed, ss::kFeatureNotSupported,
            "replication connections to the admin console are not supported");

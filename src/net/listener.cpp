@@ -91,6 +91,8 @@ void Listener::accept_pending() {
 Listener::Listener(Impl* impl, std::string description)
     : impl_(impl), description_(std::move(description)) {}
 
+bool Listener::unix_socket() const { return impl_->kind == Stream::Kind::kUnix; }
+
 Listener::~Listener() {
   // A successor that took the path over (-R) owns the file now: leave it.
   struct stat st{};

@@ -220,7 +220,8 @@ TEST_CASE("control commands reach the controls with their case-sensitive databas
   Fixture f;
   for (const char* sql : {"resume MyDb", "DISABLE MyDb", "enable MyDb;", "KILL", "kill app",
                           "RECONNECT", "wait_close app", "KILL_CLIENT 17",
-                          "SHUTDOWN WAIT_FOR_CLIENTS", "set default_pool_size = 40",
+                          "SHUTDOWN WAIT_FOR_CLIENTS", "shutdown drain",
+                          "set default_pool_size = 40",
                           "SET server_reset_query TO 'DISCARD ALL' ; ", "suspend"}) {
     auto msgs = messages_of(f.run(sql));
     REQUIRE(msgs.size() == 1);
@@ -229,7 +230,7 @@ TEST_CASE("control commands reach the controls with their case-sensitive databas
   CHECK(f.controls.calls ==
         std::vector<std::string>{"resume MyDb", "disable MyDb", "enable MyDb", "kill *",
                                  "kill app", "reconnect *", "wait_close app", "kill_client 17",
-                                 "shutdown 2", "set default_pool_size=40",
+                                 "shutdown 2", "shutdown 3", "set default_pool_size=40",
                                  "set server_reset_query=DISCARD ALL", "suspend"});
 }
 

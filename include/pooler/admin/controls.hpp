@@ -11,7 +11,9 @@
 
 namespace pooler::admin {
 
-enum class ShutdownMode { kImmediate, kWaitForServers, kWaitForClients };
+// PgBouncer's three, and pooler's drain: like kWaitForClients, but each client is told to go at
+// its next transaction boundary instead of being waited for (session clients excepted).
+enum class ShutdownMode { kImmediate, kWaitForServers, kWaitForClients, kDrain };
 
 // How a control command went: an error for the client, or done (possibly once `ready` says so).
 struct Outcome {

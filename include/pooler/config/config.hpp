@@ -89,6 +89,9 @@ struct Settings {
   double server_check_delay = 30;
   std::string server_check_query;  // empty: the empty query, as PgBouncer
   bool server_fast_close = false;
+  // pooler's own: SIGTERM drains (each client told at its next transaction boundary) instead
+  // of PgBouncer's waiting for clients to leave. For rolling restarts behind a load balancer.
+  bool drain_on_sigterm = false;
   double server_lifetime = 3600;
   double server_idle_timeout = 600;
   double server_connect_timeout = 15;

@@ -79,6 +79,8 @@ class ClientRegistry {
   // A reload: every client follows the new config's timeouts.
   void adopt_config(const std::shared_ptr<const config::Config>& config);
   void close_all();
+  // A shutdown began: from now on only console logins are accepted.
+  void refuse_new_logins() { context_.refusing_logins = true; }
 
  private:
   // The loop's prepared statements: one server name per text, whichever client prepared it.

@@ -31,6 +31,8 @@ struct FrontendContext {
   // Renames clients' prepared statements onto the servers they are given (transaction and
   // statement mode); set by the registry.
   protocol::StatementRewriter* rewriter = nullptr;
+  // Shutting down: only admin console logins are let in (through the unix socket kept open).
+  bool refusing_logins = false;
 };
 
 }  // namespace pooler::frontend

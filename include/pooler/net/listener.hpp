@@ -38,6 +38,8 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   const std::string& description() const { return description_; }
+  // Listens on a unix socket (not TCP).
+  bool unix_socket() const;
   // Hands every connection already waiting in the backlog to on_accept, so that closing the
   // listener resets none of them (a successor shares the port and takes the new ones).
   void accept_pending();
