@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """-R / --reboot, which PgBouncer scripts still call: the new process listens on the same port
-(SO_REUSEPORT) and unix socket, tells the old one to stop accepting, and the old one drains at
-transaction boundaries and exits, while pgbench runs through it without a failed transaction. A
+(SO_REUSEPORT) and unix socket, tells the old one to stop accepting, and the old one (with
+drain_on_sigterm = 1) drains at transaction boundaries and exits, while pgbench runs through it without a failed transaction. A
 second start without -R is refused instead of sharing the port by accident."""
 
 import os
@@ -39,7 +39,8 @@ class Reboot(h.PgbenchDatabaseCase):
 
     def pooler(self):
         databases = {self.db: f"host={h.HOST} port={h.pg_port()} dbname={self.db}"}
-        return Pooler({"pool_mode": "transaction", "default_pool_size": 4}, databases=databases)
+        return Pooler({"pool_mode": "transaction", "default_pool_size": 4, "drain_on_sigterm": 1},
+                      databases=databases)
 
     def test_reboot_under_pgbench_loses_no_transaction(self):
         with self.pooler() as old:

@@ -93,25 +93,32 @@ def wait_for_log(pooler, pattern, after=0, timeout=20, what=None):
                         message=what or f"a log line matching {pattern!r}")
 
 
-def refuses_connections(pooler):
-    """Neither the TCP listener nor the unix socket accepts a connection any more."""
+def refuses_tcp(pooler):
+    """The TCP listener accepts no connection any more (a shutdown keeps the unix socket for the
+    console)."""
     try:
         with socket.create_connection((h.HOST, pooler.port), timeout=2):
             return False
     except ConnectionRefusedError:
-        pass
+        return True
     except OSError:
         return False
-    path = os.path.join(pooler.dir, f".s.PGSQL.{pooler.port}")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(2)
-        try:
-            s.connect(path)
-            return False
-        except (ConnectionRefusedError, FileNotFoundError):
-            return True
-        except OSError:
-            return False
+
+
+def unix_console(pooler):
+    """The admin console over the pooler's unix socket."""
+    return psycopg.connect(pooler.dsn(ADMIN, dbname="pgbouncer", host=pooler.dir),
+                           autocommit=True)
+
+
+def assert_unix_console_only(test, pooler):
+    """During a shutdown the unix socket still admits the console, and refuses other logins."""
+    with unix_console(pooler) as admin:
+        names, _ = h.show(admin, "POOLS")
+        test.assertIn("cl_active", names)
+    with test.assertRaises(psycopg.OperationalError) as caught:
+        psycopg.connect(pooler.dsn(ADMIN, host=pooler.dir), autocommit=True).close()
+    test.assertIn("pooler is shutting down", str(caught.exception))
 
 
 def wait_exit(test, pooler, what):
@@ -357,14 +364,61 @@ class Signals(unittest.TestCase):
         pooler.send_signal(signum)
         wait_for_log(pooler, rf"got {name}", after=mark, what=f"the log to say 'got {name}'")
 
-    def test_sigterm_drains_a_transaction_client_at_its_boundary(self):
+    def test_sigterm_waits_for_clients_that_keep_working_across_transactions(self):
+        # PgBouncer's SIGTERM (WAIT_FOR_CLIENTS): no new TCP clients, the connected ones go on
+        # until they leave, the console stays reachable over the unix socket.
         with Pooler(SETTINGS) as pooler:
+            client = pooler.connect(autocommit=False)
+            try:
+                self.assertEqual(client.execute("SELECT 1").fetchone()[0], 1)
+                self.signal_handled(pooler, signal.SIGTERM)
+                h.wait_until(lambda: refuses_tcp(pooler), timeout=20,
+                             message="the TCP listener to be closed after SIGTERM")
+                client.commit()
+                for i in range(5):
+                    time.sleep(0.3)
+                    with client.transaction():
+                        self.assertEqual(client.execute("SELECT %s::int", (i,)).fetchone()[0], i)
+                    client.commit()
+                self.assertTrue(pooler.alive(), "exited with a client still connected")
+                assert_unix_console_only(self, pooler)
+                # RESUME does not undo a shutdown.
+                with unix_console(pooler) as admin:
+                    with self.assertRaises(psycopg.Error) as caught:
+                        admin.execute("RESUME")
+                    self.assertIn("shutting down", str(caught.exception))
+                self.assertTrue(pooler.alive())
+            finally:
+                client.close()
+            code = wait_exit(self, pooler, "SIGTERM once its only client was gone")
+            self.assertEqual(code, 0, h.describe_exit(code))
+
+    def test_shutdown_drain_on_the_console_ends_clients_at_their_boundary(self):
+        with Pooler(SETTINGS) as pooler:
+            client = raw_login(pooler)
+            try:
+                client.query("BEGIN")
+                pooler._term_sent = True  # told to go by the console: no crash
+                with unix_console(pooler) as admin:
+                    admin.execute("SHUTDOWN DRAIN")
+                h.wait_until(lambda: refuses_tcp(pooler), timeout=20,
+                             message="the TCP listener to be closed after SHUTDOWN DRAIN")
+                self.assertEqual(client.query("SELECT 2"), [["2"]])
+                client.query("COMMIT")
+                assert_raw_session_ended(self, client, "after COMMIT during SHUTDOWN DRAIN")
+            finally:
+                client.close()
+            code = wait_exit(self, pooler, "SHUTDOWN DRAIN once its only client was gone")
+            self.assertEqual(code, 0, h.describe_exit(code))
+
+    def test_sigterm_drains_a_transaction_client_at_its_boundary(self):
+        with Pooler({**SETTINGS, "drain_on_sigterm": 1}) as pooler:
             client = raw_login(pooler)
             try:
                 client.query("BEGIN")
                 self.assertEqual(client.query("SELECT 1"), [["1"]])
                 self.signal_handled(pooler, signal.SIGTERM)
-                h.wait_until(lambda: refuses_connections(pooler), timeout=20,
+                h.wait_until(lambda: refuses_tcp(pooler), timeout=20,
                              message="the listener to be closed after SIGTERM")
                 with self.assertRaises((OSError, psycopg.OperationalError)):
                     pooler.connect(connect_timeout=5)
@@ -380,7 +434,7 @@ class Signals(unittest.TestCase):
             self.assertEqual(code, 0, h.describe_exit(code))
 
     def test_sigterm_drains_a_transaction_client_over_psycopg(self):
-        with Pooler(SETTINGS) as pooler:
+        with Pooler({**SETTINGS, "drain_on_sigterm": 1}) as pooler:
             client = pooler.connect(autocommit=False)
             try:
                 self.assertEqual(client.execute("SELECT 1").fetchone()[0], 1)
@@ -395,12 +449,13 @@ class Signals(unittest.TestCase):
             self.assertEqual(code, 0, h.describe_exit(code))
 
     def test_sigterm_keeps_a_session_client_until_it_leaves(self):
-        with Pooler({**SETTINGS, "pool_mode": "session"}) as pooler:
+        # Also when SIGTERM drains: a session is not cut short.
+        with Pooler({**SETTINGS, "pool_mode": "session", "drain_on_sigterm": 1}) as pooler:
             client = pooler.connect()
             try:
                 pid = client.execute("SELECT pg_backend_pid()").fetchone()[0]
                 self.signal_handled(pooler, signal.SIGTERM)
-                h.wait_until(lambda: refuses_connections(pooler), timeout=20,
+                h.wait_until(lambda: refuses_tcp(pooler), timeout=20,
                              message="the listener to be closed after SIGTERM")
                 # Several janitor rounds pass; the idle session client is still served.
                 for i in range(5):
@@ -436,7 +491,7 @@ class Signals(unittest.TestCase):
             try:
                 self.assertEqual(client.execute("SELECT 1").fetchone()[0], 1)
                 self.signal_handled(pooler, signal.SIGINT)
-                h.wait_until(lambda: refuses_connections(pooler), timeout=20,
+                h.wait_until(lambda: refuses_tcp(pooler), timeout=20,
                              message="the listener to be closed after SIGINT")
                 time.sleep(0.5)  # janitor rounds: the held server must keep the process up
                 self.assertTrue(pooler.alive(), "exited while a server was in a transaction")
