@@ -671,7 +671,9 @@ class Counters(Case):
                 self.assertLessEqual(s["prepared_statements"], len(texts), servers)
 
     def test_prepare_once_execute_many_costs_one_server_parse(self):
-        with Pooler(tx_settings(1)) as pooler:
+        metrics_port = h.free_port()
+        # alert_interval: how often the metrics sample is taken.
+        with Pooler(dict(tx_settings(1), metrics_port=metrics_port, alert_interval=0.2)) as pooler:
             c, other = self.clients(pooler, 2)
             c.prepare("once", "SELECT $1::int * 7")
             for i in range(10):
@@ -682,6 +684,19 @@ class Counters(Case):
             self.assertEqual(st["total_client_parse_count"], 1, st)
             self.assertEqual(st["total_server_parse_count"], 1, st)
             self.assertEqual(st["total_bind_count"], 10, st)
+            # The metrics endpoint counts the same (once its sample has been refreshed).
+            def counts():
+                _, text = h.http_get(metrics_port, "/metrics")
+                found = {}
+                for family in ("client_parses", "server_parses", "binds"):
+                    m = re.search(rf'^pooler_pool_{family}_total{{[^}}]*database="{db()}"'
+                                  r"[^}]*} (\S+)$", text, re.M)
+                    found[family] = float(m.group(1)) if m else None
+                return found
+
+            want = {"client_parses": 1, "server_parses": 1, "binds": 10}
+            h.wait_until(lambda: counts() == want, timeout=30,
+                         message=f"the metrics to count {want}")
 
 
 class Switches(Case):
