@@ -469,7 +469,10 @@ class AuthQuery(unittest.TestCase):
                 holder.close()
 
     def test_login_needing_a_lookup_completes_while_the_clients_pool_is_full(self):
-        with self.pooler({"auth_user": self.su, **self.FULL_POOL}) as pooler:
+        # Transaction mode: a session-mode login is itself given its server (whose pid it is
+        # told), so there it would rightly wait for the holder.
+        full = {**self.FULL_POOL, "pool_mode": "transaction"}
+        with self.pooler({"auth_user": self.su, **full}) as pooler:
             holder = RawClient(pooler.port, timeout=15)
             waiter = None
             try:
