@@ -37,22 +37,60 @@ bool split(const std::string& line, std::vector<std::string>& fields, std::strin
   return true;
 }
 
-// glibc's regcomp copies the tree under every '+' and {m,n}: nested ones grow it exponentially
-// (a fuzzed "x++++..." took gigabytes). Patterns are kept to what ident maps need.
+// glibc's regcomp copies the tree under every '+' and {m,n}, and its epsilon closure recurses
+// through stacked and nested repetitions: a fuzzed "x++++..." took gigabytes, "z****..." seconds
+// of CPU and the whole stack. Patterns are kept to what ident maps need.
 constexpr std::size_t kMaxPattern = 256;
 constexpr int kMaxPlus = 8;
+constexpr int kMaxRepetitions = 32;
+constexpr int kMaxGroupDepth = 8;
+
+bool is_repetition(char c) { return c == '*' || c == '+' || c == '?'; }
+
+// Where the bracket expression opening at `open` ends: "[]a]" and "[^]a]" hold a literal ']'.
+std::size_t bracket_end(const std::string& pattern, std::size_t open) {
+  std::size_t i = open + 1;
+  if (i < pattern.size() && pattern[i] == '^') ++i;
+  if (i < pattern.size() && pattern[i] == ']') ++i;
+  while (i < pattern.size() && pattern[i] != ']') ++i;
+  return i;
+}
 
 const char* unsafe_pattern(const std::string& pattern) {
   if (pattern.size() > kMaxPattern) return "longer than 256 bytes";
-  if (pattern.find('{') != std::string::npos) return "counted repetition ({m,n}) is not supported";
   int plus = 0;
-  for (char c : pattern) plus += c == '+' ? 1 : 0;
-  if (plus > kMaxPlus) return "more than 8 '+' repetitions";
-  // A back-reference makes matching exponential; \1 belongs in the database user field.
-  for (std::size_t i = 0; i + 1 < pattern.size(); ++i) {
-    if (pattern[i] == '\\' && pattern[i + 1] >= '1' && pattern[i + 1] <= '9') {
-      return "back-references (\\1) are not supported in the pattern";
+  int repetitions = 0;
+  int depth = 0;
+  bool after_repetition = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      // A back-reference makes matching exponential; \1 belongs in the database user field.
+      if (i + 1 < pattern.size() && pattern[i + 1] >= '1' && pattern[i + 1] <= '9') {
+        return "back-references (\\1) are not supported in the pattern";
+      }
+      ++i;
+      after_repetition = false;
+      continue;
     }
+    if (c == '[') {
+      i = bracket_end(pattern, i);
+      after_repetition = false;
+      continue;
+    }
+    if (c == '{') return "counted repetition ({m,n}) is not supported";
+    if (is_repetition(c)) {
+      if (after_repetition) {
+        return "a repetition of a repetition (such as \"a**\") is not supported";
+      }
+      after_repetition = true;
+      if (++repetitions > kMaxRepetitions) return "more than 32 repetitions (*, + or ?)";
+      if (c == '+' && ++plus > kMaxPlus) return "more than 8 '+' repetitions";
+      continue;
+    }
+    after_repetition = false;
+    if (c == '(' && ++depth > kMaxGroupDepth) return "groups nested more than 8 deep";
+    if (c == ')' && depth > 0) --depth;
   }
   return nullptr;
 }

@@ -35,11 +35,14 @@ TEST_CASE("ident: a plain entry maps one system name to one database user") {
 TEST_CASE("ident: a regular expression, with \\1 taking its first capture") {
   IdentMaps maps = parse_clean(
       "certs  /^(.*)@example\\.com$  \\1\n"
-      "certs  /^svc-              app\n");
+      "certs  /^svc-              app\n"
+      "certs  /^[*+?{(]+x*$         star\n");
   CHECK(ident_allows(maps, "certs", "alice@example.com", "alice"));
   CHECK_FALSE(ident_allows(maps, "certs", "alice@example.com", "bob"));
   CHECK_FALSE(ident_allows(maps, "certs", "alice@example.org", "alice"));
   CHECK(ident_allows(maps, "certs", "svc-billing", "app"));
+  // Inside a bracket expression the repetition characters are literals, not repetitions.
+  CHECK(ident_allows(maps, "certs", "*+{(xx", "star"));
 }
 
 TEST_CASE("ident: each error names the file and line, and the line is left out") {
@@ -56,7 +59,17 @@ TEST_CASE("ident: each error names the file and line, and the line is left out")
       {"ops /([a-z postgres\n", "invalid regular expression \"([a-z\""},
       {"ops /^(a{1,100}){1,100}$ postgres\n",
        "regular expression refused: counted repetition ({m,n}) is not supported"},
-      {"ops /x+++++++++ postgres\n", "regular expression refused: more than 8 '+' repetitions"},
+      {"ops /a+b+c+d+e+f+g+h+i+ postgres\n",
+       "regular expression refused: more than 8 '+' repetitions"},
+      // A fuzzed "^z***..." kept regcomp's epsilon closure recursing for seconds.
+      {"ops /^z*** postgres\n",
+       "regular expression refused: a repetition of a repetition (such as \"a**\") is not "
+       "supported"},
+      {"ops /^(a|b)*(c|d)*e?f?g?h?i?j?k?l?m?n?o?p?q?r?s?t?u?v?w?x?y?z?0?1?2?3?4?5?6?7?8? "
+       "postgres\n",
+       "regular expression refused: more than 32 repetitions (*, + or ?)"},
+      {"ops /(((((((((a))))))))) postgres\n",
+       "regular expression refused: groups nested more than 8 deep"},
       {"ops /^(a*)\\1$ postgres\n",
        "regular expression refused: back-references (\\1) are not supported in the pattern"},
   };
