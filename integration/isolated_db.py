@@ -6,8 +6,11 @@ test file needs stays in that file."""
 
 import socket
 import struct
+import threading
 import time
 import unittest
+
+import psycopg
 
 import harness as h
 from harness import Pooler, RawClient
@@ -39,6 +42,47 @@ def terminate(pids):
     with h.superuser_conn("postgres") as c:
         for pid in pids:
             c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def run_concurrently(pooler, db, users, sql, timeout=60):
+    """One client per entry of users (user names), all connected first, then all running sql at
+    once on threads. Returns [(user, result row or exception)]; fails if any is still running
+    after timeout s."""
+    conns = []
+    try:
+        for user in users:
+            start = time.monotonic()
+            try:
+                conns.append((user, pooler.connect(user, dbname=db, prepare_threshold=None)))
+            except psycopg.Error as e:
+                raise AssertionError(f"{user} could not log in (after "
+                                     f"{time.monotonic() - start:.1f} s): {e}") from None
+        results = [None] * len(conns)
+        go = threading.Event()
+
+        def work(i):
+            go.wait(timeout=30)
+            user, conn = conns[i]
+            try:
+                results[i] = (user, conn.execute(sql).fetchone())
+            except Exception as e:  # noqa: BLE001 - inspected by the caller
+                results[i] = (user, e)
+
+        threads = [threading.Thread(target=work, args=(i,), daemon=True)
+                   for i in range(len(conns))]
+        for t in threads:
+            t.start()
+        start = time.monotonic()
+        go.set()
+        for t in threads:
+            t.join(timeout=max(0.1, start + timeout - time.monotonic()))
+        hung = [conns[i][0] for i, r in enumerate(results) if r is None]
+        if hung:
+            raise AssertionError(f"{len(hung)} clients still running {sql!r} after {timeout} s")
+        return results, start
+    finally:
+        for _, conn in conns:
+            conn.close()
 
 
 class BackendWatch(h.Sampler):

@@ -13,55 +13,14 @@ import sys
 import threading
 import time
 
-import psycopg
 
 import harness as h
 import isolated_db
 from harness import Pooler
-from isolated_db import BackendWatch, db_backends, db_line, db_pooler, terminate
+from isolated_db import (BackendWatch, db_backends, db_line, db_pooler, run_concurrently,
+                         terminate)
 
 CASE_LIMIT = 150  # s; a case running longer than this is hung, and fails rather than waits
-
-
-def run_concurrently(pooler, db, users, sql, timeout=60):
-    """One client per entry of users (user names), all connected first, then all running sql at
-    once on threads. Returns [(user, result row or exception)]; fails if any is still running
-    after timeout s."""
-    conns = []
-    try:
-        for user in users:
-            start = time.monotonic()
-            try:
-                conns.append((user, pooler.connect(user, dbname=db, prepare_threshold=None)))
-            except psycopg.Error as e:
-                raise AssertionError(f"{user} could not log in (after "
-                                     f"{time.monotonic() - start:.1f} s): {e}") from None
-        results = [None] * len(conns)
-        go = threading.Event()
-
-        def work(i):
-            go.wait(timeout=30)
-            user, conn = conns[i]
-            try:
-                results[i] = (user, conn.execute(sql).fetchone())
-            except Exception as e:  # noqa: BLE001 - inspected by the caller
-                results[i] = (user, e)
-
-        threads = [threading.Thread(target=work, args=(i,), daemon=True)
-                   for i in range(len(conns))]
-        for t in threads:
-            t.start()
-        start = time.monotonic()
-        go.set()
-        for t in threads:
-            t.join(timeout=max(0.1, start + timeout - time.monotonic()))
-        hung = [conns[i][0] for i, r in enumerate(results) if r is None]
-        if hung:
-            raise AssertionError(f"{len(hung)} clients still running {sql!r} after {timeout} s")
-        return results, start
-    finally:
-        for _, conn in conns:
-            conn.close()
 
 
 class Case(isolated_db.Case):
