@@ -3,8 +3,9 @@
 
 RELOAD (console) and SIGHUP reread the ini: a bigger default_pool_size takes effect under a
 running pgbench without a failed transaction; a broken file (syntax error or bad value) leaves the
-running configuration wholly in force, is logged, and RELOAD answers SQLSTATE F0000; a live
-setting changes without disturbing a connected client. A removed database lets its clients finish
+running configuration wholly in force, is logged, and RELOAD answers SQLSTATE F0000 with
+PgBouncer 1.25's "RELOAD failed, see logs for additional details" and the errors as its DETAIL; a
+live setting changes without disturbing a connected client. A removed database lets its clients finish
 the open transaction, then ends them with 57P01 and refuses new logins with 3D000; a changed
 [databases] target is used for servers opened after the old ones are released.
 
@@ -262,6 +263,11 @@ class Reload(unittest.TestCase):
                             with self.assertRaises(psycopg.Error) as cm:
                                 admin.execute("RELOAD")
                             self.assertEqual(cm.exception.sqlstate, "F0000", str(cm.exception))
+                            # PgBouncer 1.25's words; the errors themselves in the DETAIL.
+                            diag = cm.exception.diag
+                            self.assertEqual(diag.message_primary,
+                                             "RELOAD failed, see logs for additional details")
+                            self.assertIn("pooler.ini:", diag.message_detail or "", what)
                             # The console session survives the error.
                             self.assertEqual(admin.execute("SHOW VERSION").rowcount, 1)
                         self.assertEqual(show_config(pooler)["default_pool_size"], "2", what)

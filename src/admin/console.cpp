@@ -104,14 +104,16 @@ std::string upper(std::string s) {
   return s;
 }
 
-ConsoleReply error(const char* sqlstate, const std::string& message) {
+ConsoleReply error(const char* sqlstate, const std::string& message,
+                   const std::string& detail = {}) {
   ConsoleReply reply;
-  protocol::append_error(reply.messages, protocol::ErrorSeverity::kError, sqlstate, message);
+  protocol::append_error(reply.messages, protocol::ErrorSeverity::kError, sqlstate, message,
+                         detail);
   return reply;
 }
 
 ConsoleReply completed(Outcome outcome, std::string_view tag) {
-  if (outcome.sqlstate != nullptr) return error(outcome.sqlstate, outcome.error);
+  if (outcome.sqlstate != nullptr) return error(outcome.sqlstate, outcome.error, outcome.detail);
   ConsoleReply reply;
   append_command_complete(reply.messages, tag);
   reply.ready = std::move(outcome.ready);

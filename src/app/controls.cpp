@@ -144,7 +144,13 @@ Outcome App::State::wait_close(const admin::Database& database) {
 }
 
 Outcome App::State::reload() {
-  if (auto error = reload_config()) return Outcome::failed(ss::kConfigFileError, *error);
+  spdlog::info("RELOAD command issued");
+  if (auto error = reload_config()) {
+    // PgBouncer 1.25's words, which scripts match; what went wrong follows as the DETAIL.
+    spdlog::error("RELOAD Failed, see logs for more details");
+    return Outcome::failed(ss::kConfigFileError, "RELOAD failed, see logs for additional details",
+                           *error);
+  }
   return Outcome::done();
 }
 
@@ -176,16 +182,21 @@ Outcome App::State::set(const std::string& key, const std::string& value) {
 std::optional<std::string> App::State::reload_config() {
   notify_service("RELOADING=1");
   auto loaded = config::load_config_file(options.config_path);
-  std::optional<std::string> first_error;
+  // The console is told every error, as the log is, up to a screenful.
+  constexpr int kErrorsTold = 10;
+  std::string errors;
+  int told = 0;
   for (const auto& d : loaded.diagnostics) {
     spdlog::warn("{}", config::format(d));
-    if (!first_error && d.severity == config::Severity::kError) first_error = config::format(d);
+    if (d.severity != config::Severity::kError) continue;
+    if (++told <= kErrorsTold) errors += "\n" + config::format(d);
   }
+  if (told > kErrorsTold) errors += fmt::format("\n(and {} more)", told - kErrorsTold);
   if (!loaded.ok()) {
     spdlog::error("reload failed: configuration has errors, keeping the running one");
     ++pools.events().reloads_failed;
     notify_service("READY=1");
-    return "configuration has errors, the running one stays: " + first_error.value_or("");
+    return "configuration has errors, the running one stays:" + errors;
   }
   auto next = std::make_shared<config::Config>(std::move(loaded.config));
   config::ReloadPlan plan = config::diff(*config, *next);

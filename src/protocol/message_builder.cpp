@@ -27,7 +27,8 @@ void append_auth_request(std::string& out, std::int32_t code, std::string_view p
 }
 
 void append_error_or_notice(std::string& out, char type, std::string_view severity,
-                            std::string_view sqlstate, std::string_view message) {
+                            std::string_view sqlstate, std::string_view message,
+                            std::string_view detail = {}) {
   auto at = begin_message(out, type);
   util::ByteWriter w(out);
   w.u8('S');
@@ -38,6 +39,10 @@ void append_error_or_notice(std::string& out, char type, std::string_view severi
   w.cstring(sqlstate);
   w.u8('M');
   w.cstring(message);
+  if (!detail.empty()) {
+    w.u8('D');
+    w.cstring(detail);
+  }
   w.u8(0);
   finish_message(out, at);
 }
@@ -45,9 +50,9 @@ void append_error_or_notice(std::string& out, char type, std::string_view severi
 }  // namespace
 
 void append_error(std::string& out, ErrorSeverity severity, std::string_view sqlstate,
-                  std::string_view message) {
+                  std::string_view message, std::string_view detail) {
   append_error_or_notice(out, 'E', severity == ErrorSeverity::kFatal ? "FATAL" : "ERROR",
-                         sqlstate, message);
+                         sqlstate, message, detail);
 }
 
 void append_notice(std::string& out, std::string_view message) {

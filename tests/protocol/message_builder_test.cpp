@@ -57,6 +57,22 @@ TEST_CASE("an ERROR ErrorResponse reads back with severity ERROR") {
   CHECK(fields.message == "canceling statement");
 }
 
+TEST_CASE("an ErrorResponse carries a DETAIL only when it is given one") {
+  std::string with_detail;
+  protocol::append_error(with_detail, ErrorSeverity::kError, "F0000", "RELOAD failed",
+                         "pooler.ini:3: error: bad value");
+  auto frame = frame_typed(as_bytes(with_detail), kMaxPacket);
+  REQUIRE(frame.complete());
+  std::string_view body = as_chars(frame.body);
+  CHECK(body.find("Dpooler.ini:3: error: bad value\0"sv) != std::string_view::npos);
+  CHECK(parse_error_fields(frame.body).message == "RELOAD failed");
+  std::string without;
+  protocol::append_error(without, ErrorSeverity::kError, "F0000", "RELOAD failed");
+  // Each field follows the NUL that ends the one before it.
+  CHECK(as_chars(frame_typed(as_bytes(without), kMaxPacket).body).find("\0D"sv) ==
+        std::string_view::npos);
+}
+
 TEST_CASE("an ErrorResponse carries both the localized S and the untranslated V severity") {
   std::string out;
   protocol::append_error(out, ErrorSeverity::kFatal, "08P01", "bad");

@@ -20,11 +20,14 @@ struct Outcome {
   const char* sqlstate = nullptr;  // set on error
   std::string error;
   std::function<bool()> ready;  // the command completes when this returns true (PAUSE)
+  std::string detail;           // the error's DETAIL, if it has one
 
   static Outcome done() { return {}; }
-  static Outcome wait_until(std::function<bool()> ready) { return {nullptr, {}, std::move(ready)}; }
-  static Outcome failed(const char* sqlstate, std::string error) {
-    return {sqlstate, std::move(error), nullptr};
+  static Outcome wait_until(std::function<bool()> ready) {
+    return {nullptr, {}, std::move(ready), {}};
+  }
+  static Outcome failed(const char* sqlstate, std::string error, std::string detail = {}) {
+    return {sqlstate, std::move(error), nullptr, std::move(detail)};
   }
 };
 

@@ -26,8 +26,9 @@ std::size_t begin_message(std::string& out, char type);
 void finish_message(std::string& out, std::size_t length_at);
 
 // Backend -> client.
+// detail, when not empty, goes out as the DETAIL field.
 void append_error(std::string& out, ErrorSeverity severity, std::string_view sqlstate,
-                  std::string_view message);
+                  std::string_view message, std::string_view detail = {});
 void append_notice(std::string& out, std::string_view message);
 void append_auth_ok(std::string& out);
 void append_auth_cleartext(std::string& out);
