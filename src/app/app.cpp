@@ -151,29 +151,65 @@ void App::State::take_over() {
                options.predecessor_pid);
 }
 
-// PgBouncer 1.23's signals.
+// PgBouncer 1.23's signals, logged in PgBouncer's words.
 void App::State::on_signal(int signum) {
+  bool shutting_down = phase != Phase::kRunning;
   switch (signum) {
     case SIGHUP:
+      spdlog::info("got SIGHUP, re-reading config");
       reload_config();
       return;
     case SIGUSR1:
-      if (!pools.paused_all()) pause(std::nullopt);
+      if (pools.paused_all() || loop.suspension().held()) {
+        spdlog::info("got SIGUSR1, but already paused/suspended");
+        return;
+      }
+      spdlog::info("got SIGUSR1, pausing all activity");
+      pause(std::nullopt);
       return;
     case SIGUSR2:
-      if (pools.any_paused() || loop.suspension().held()) resume(std::nullopt);
+      // A shutdown's pause, and a pause from before it, stay: only the shutdown ends them.
+      if (shutting_down) {
+        spdlog::info("got SIGUSR2 while shutting down, ignoring");
+      } else if (loop.suspension().held()) {
+        spdlog::info("got SIGUSR2, continuing from SUSPEND");
+        resume(std::nullopt);
+      } else if (pools.any_paused()) {
+        spdlog::info("got SIGUSR2, continuing from PAUSE");
+        resume(std::nullopt);
+      } else {
+        spdlog::info("got SIGUSR2, but not paused/suspended");
+      }
       return;
     case SIGTERM:
-      spdlog::info("got SIGTERM");
-      begin_shutdown(config->settings.drain_on_sigterm ? admin::ShutdownMode::kDrain
-                                                       : admin::ShutdownMode::kWaitForClients);
+    case SIGINT: {
+      const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (shutting_down) {
+        spdlog::info("got {} while shutting down, fast exit", name);
+        begin_shutdown(admin::ShutdownMode::kImmediate);
+        return;
+      }
+      if (loop.suspension().held()) {
+        // Suspended sockets are not read: nobody could finish, so nothing is waited for.
+        spdlog::info("got {}; suspend was in progress, going down immediately", name);
+        begin_shutdown(admin::ShutdownMode::kImmediate);
+        return;
+      }
+      if (signum == SIGINT) {
+        spdlog::info("got SIGINT, shutting down, waiting for all servers connections to be "
+                     "released");
+        begin_shutdown(admin::ShutdownMode::kWaitForServers);
+      } else if (config->settings.drain_on_sigterm) {
+        spdlog::info("got SIGTERM, shutting down, draining clients at their transaction boundary");
+        begin_shutdown(admin::ShutdownMode::kDrain);
+      } else {
+        spdlog::info("got SIGTERM, shutting down, waiting for all clients disconnect");
+        begin_shutdown(admin::ShutdownMode::kWaitForClients);
+      }
       return;
-    case SIGINT:
-      spdlog::info("got SIGINT");
-      begin_shutdown(admin::ShutdownMode::kWaitForServers);
-      return;
-    default:
-      spdlog::info("got signal {}, shutting down now", signum);
+    }
+    default:  // SIGQUIT
+      spdlog::info("got SIGQUIT, fast exit");
       begin_shutdown(admin::ShutdownMode::kImmediate);
       return;
   }
