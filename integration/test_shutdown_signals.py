@@ -9,6 +9,8 @@ ignored and RESUME refused, as in PgBouncer; SIGTERM during SUSPEND goes down at
 exits at once. Each signal is logged in PgBouncer's words."""
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -264,6 +266,46 @@ class Signals(unittest.TestCase):
                 self.assertEqual(code, 0, h.describe_exit(code))
                 with self.assertRaises(psycopg.OperationalError):
                     client.execute("SELECT 2")
+
+
+class DrainUnderPgbench(h.PgbenchDatabaseCase):
+    db_prefix = "drain"
+
+    def test_drain_on_sigterm_moves_pgbench_to_the_other_replica_without_a_failure(self):
+        # Two poolers stand for two replicas behind a Service. pgbench -C names both, as a
+        # client library with a host list does; the first is told SIGTERM mid-run.
+        databases = {self.db: f"host={h.HOST} port={h.pg_port()} dbname={self.db}"}
+        settings = {"pool_mode": "transaction", "default_pool_size": 4, "drain_on_sigterm": 1,
+                    "admin_users": "scramuser"}
+        with Pooler(settings, databases=databases) as first, \
+                Pooler(settings, databases=databases) as second:
+            bench = subprocess.Popen(
+                ["pgbench", "-h", f"{h.HOST},{h.HOST}", "-p", f"{first.port},{second.port}",
+                 "-U", "scramuser", "-C", "-c", "4", "-T", "8", "-n", self.db],
+                env=first.client_env("scramuser", None), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            try:
+                time.sleep(3)
+                mark = len(log_lines(first))
+                first.send_signal(signal.SIGTERM)
+                wait_for_log(first, r"got SIGTERM, shutting down, draining clients at their "
+                                    r"transaction boundary", after=mark)
+                code = wait_exit(self, first, "SIGTERM with drain_on_sigterm = 1 under pgbench")
+                self.assertEqual(code, 0, h.describe_exit(code))
+                stdout, stderr = bench.communicate(timeout=60)
+            finally:
+                if bench.poll() is None:
+                    bench.kill()
+                    bench.communicate()
+            processed, failed = h.pgbench_counts(
+                self, subprocess.CompletedProcess(bench.args, bench.returncode, stdout, stderr))
+            with console(second) as admin:
+                served = sum(r["total_xact_count"] for r in h.show(admin, "STATS")[1]
+                             if r["database"] == self.db)
+            print(f"\n  pgbench -C over two poolers, the first drained: {processed} "
+                  f"transactions, {failed} failed, {served} on the second", file=sys.stderr)
+            self.assertEqual(failed, 0)
+            self.assertGreater(served, 0, "the second pooler took none of the load")
 
 
 if __name__ == "__main__":
