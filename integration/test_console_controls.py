@@ -245,20 +245,24 @@ class StatsUnderLoad(Case):
                 for r in rows:
                     self.assertEqual(r["memtotal"], r["size"] * r["used"], r)
 
-    def test_session_mode_counts_statements_as_transactions_and_one_assignment(self):
-        # PgBouncer's meaning: in session mode an autocommit statement is a transaction, and
-        # the client is assigned its server once for the whole session.
-        with self.pooler(pool_mode="session") as pooler:
-            with self.connect(pooler, autocommit=True) as conn:
-                for i in range(3):
-                    conn.execute("SELECT %s", (i,))
-                with conn.transaction():
-                    conn.execute("SELECT 1")
-                    conn.execute("SELECT 2")
-                with console(pooler) as admin:
-                    st = one_row(admin, "STATS", self.db)
-            self.assertEqual(st["total_server_assignment_count"], 1, st)
-            self.assertEqual(st["total_xact_count"], 4, st)
+    def test_transactions_and_assignments_are_counted_as_pgbouncer_does_in_each_mode(self):
+        # PgBouncer's meaning: an autocommit statement is a transaction in every mode; a session
+        # is assigned its server once, transaction and statement mode once per transaction.
+        # Statement mode refuses the transaction block, so it has only the three statements.
+        for mode, xacts, assignments in (("session", 4, 1), ("transaction", 4, 4),
+                                         ("statement", 3, 3)):
+            with self.subTest(pool_mode=mode), self.pooler(pool_mode=mode) as pooler:
+                with self.connect(pooler, autocommit=True) as conn:
+                    for i in range(3):
+                        conn.execute("SELECT %s", (i,))
+                    if mode != "statement":
+                        with conn.transaction():
+                            conn.execute("SELECT 1")
+                            conn.execute("SELECT 2")
+                    with console(pooler) as admin:
+                        st = one_row(admin, "STATS", self.db)
+                self.assertEqual(st["total_server_assignment_count"], assignments, st)
+                self.assertEqual(st["total_xact_count"], xacts, st)
 
 
 class PauseResume(Case):

@@ -262,10 +262,19 @@ void ClientConnection::use_server(pool::ServerLease lease) {
   server_ = std::move(lease);
   auto now = context_.clock.now();
   metrics::PoolStats& stats = pool_->stats();
-  auto waited_us = static_cast<std::uint64_t>(util::duration_to_micros(now - wait_started_));
-  ++stats.server_assignment_count;
-  stats.wait_time_us += waited_us;
-  stats.wait_histogram.observe_us(waited_us);
+  // PgBouncer's meaning: a transaction-mode client that needs a server only to be greeted has
+  // not been assigned one yet; its first transaction is its first assignment, and the wait at
+  // login counts with that one's.
+  if (state_ == ClientState::kLoginWait && pool_->settings().mode != config::PoolMode::kSession) {
+    login_wait_ = now - wait_started_;
+  } else {
+    auto waited_us = static_cast<std::uint64_t>(
+        util::duration_to_micros(now - wait_started_ + login_wait_));
+    login_wait_ = {};
+    ++stats.server_assignment_count;
+    stats.wait_time_us += waited_us;
+    stats.wait_histogram.observe_us(waited_us);
+  }
   spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
   server_->attach(*this);
   idle_since_ = now;

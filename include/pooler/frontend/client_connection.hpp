@@ -218,6 +218,7 @@ class ClientConnection final : public net::StreamHandler,
   util::TimePoint connected_at_;
   std::chrono::system_clock::time_point connected_wall_ = std::chrono::system_clock::now();
   util::TimePoint wait_started_;
+  util::Duration login_wait_{};  // waited for the server that only greeted, not yet counted
   util::TimePoint idle_since_;    // when it last had nothing to do (kIdle or kActive)
   util::Duration login_timeout_{};
   util::Duration idle_timeout_{};
