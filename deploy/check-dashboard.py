@@ -42,7 +42,8 @@ COUNTERS = {
     "pooler_client_connections_accepted_total", "pooler_client_connections_refused_total",
     "pooler_timeouts_total", "pooler_server_connections_closed_total",
     "pooler_cancel_requests_total", "pooler_client_errors_total", "pooler_config_reloads_total",
-    "pooler_abandoned_requests_cancelled_total",
+    "pooler_abandoned_requests_cancelled_total", "pooler_peer_cancels_forwarded_total",
+    "pooler_peer_cancels_received_total", "pooler_peer_cancels_dropped_total",
 }
 HISTOGRAMS = {
     "pooler_client_wait_seconds", "pooler_query_duration_seconds",

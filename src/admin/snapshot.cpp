@@ -73,6 +73,9 @@ Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::Pool
   snap.version = std::move(version);
   snap.now = std::chrono::system_clock::now();
   snap.config = std::move(config);
+  for (const auto& [id, peer] : snap.config->peers) {
+    snap.peer_cancels_in_flight[id] = clients.peers().in_flight(id);
+  }
   auto steady_now = std::chrono::steady_clock::now();
 
   std::unordered_map<const backend::ServerConnection*, std::uint64_t> client_of_server;

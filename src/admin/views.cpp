@@ -270,9 +270,9 @@ ResultTable show_lists(const Snapshot& snap) {
   std::vector<std::pair<const char*, std::int64_t>> rows = {
       {"databases", static_cast<std::int64_t>(listed_databases(snap).size())},
       {"users", static_cast<std::int64_t>(snap.config->users.size())},
-      {"peers", 0},
+      {"peers", static_cast<std::int64_t>(snap.config->peers.size())},
       {"pools", static_cast<std::int64_t>(snap.pools.size())},
-      {"peer_pools", 0},
+      {"peer_pools", static_cast<std::int64_t>(snap.peer_cancels_in_flight.size())},
       {"free_clients", 0},
       {"used_clients", static_cast<std::int64_t>(snap.clients.size())},
       {"login_clients", login_clients},

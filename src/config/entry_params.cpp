@@ -160,6 +160,16 @@ const std::vector<EntryParam<UserEntry>>& user_params() {
   return params;
 }
 
+const std::vector<EntryParam<PeerEntry>>& peer_params() {
+  using P = PeerEntry;
+  static const std::vector<EntryParam<P>> params = {
+      param("host", &P::host),
+      param("port", &P::port, 1, 65535),
+      param("pool_size", &P::pool_size),
+  };
+  return params;
+}
+
 template <typename Entry>
 std::optional<std::string> apply_from(const std::vector<EntryParam<Entry>>& params, Entry& entry,
                                       std::string_view key, const std::string& value,
@@ -193,6 +203,11 @@ std::optional<std::string> apply_entry_param(DatabaseEntry& entry, std::string_v
 std::optional<std::string> apply_entry_param(UserEntry& entry, std::string_view key,
                                              const std::string& value) {
   return apply_from(user_params(), entry, key, value, "user");
+}
+
+std::optional<std::string> apply_entry_param(PeerEntry& entry, std::string_view key,
+                                             const std::string& value) {
+  return apply_from(peer_params(), entry, key, value, "peer");
 }
 
 std::optional<std::string> host_list_problem(const DatabaseEntry& entry) {

@@ -17,6 +17,8 @@ std::optional<std::string> apply_entry_param(DatabaseEntry& entry, std::string_v
                                              const std::string& value);
 std::optional<std::string> apply_entry_param(UserEntry& entry, std::string_view key,
                                              const std::string& value);
+std::optional<std::string> apply_entry_param(PeerEntry& entry, std::string_view key,
+                                             const std::string& value);
 
 // What is wrong with the entry's host and port lists together, if anything: an empty item in a
 // host list, or a port list whose length is neither 1 nor the number of hosts. The message

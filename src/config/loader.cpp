@@ -40,6 +40,8 @@ class Interpreter {
       apply_database(raw);
     } else if (raw.section == "users") {
       apply_user(raw);
+    } else if (raw.section == "peers") {
+      apply_peer(raw);
     } else if (raw.section == "alerts") {
       // Every [alerts] value is a number, duration, word or boolean: an inline comment cannot be
       // part of it.
@@ -50,7 +52,7 @@ class Interpreter {
     } else if (raw.section.empty()) {
       warn(raw.where, raw.key, "setting outside any section; ignored");
     }
-    // [peers] is accepted and ignored; other sections were reported at their header.
+    // Other sections were reported at their header.
   }
 
   void check_cross_keys() {
@@ -228,6 +230,30 @@ class Interpreter {
     if (fill_entry(raw, "user", entry)) {
       store_entry(result_.config.users, user_locations_, raw.where, std::move(entry), "user");
     }
+  }
+
+  void apply_peer(const RawEntry& raw) {
+    PeerEntry entry;
+    if (!fill_entry(raw, "peer", entry)) return;
+    // PgBouncer's range: the id travels in 16 bits of each cancel key, 0 meaning no peering.
+    constexpr int kMaxPeerId = 16383;
+    util::Result<std::int64_t> id = parse_int(entry.name, 1, kMaxPeerId);
+    if (!id) {
+      fail(raw.where, entry.name, "peer id: " + id.error());
+      return;
+    }
+    if (entry.host.empty()) {
+      fail(raw.where, entry.name, "host: a peer needs a host (an address, a name or /path)");
+      return;
+    }
+    entry.id = static_cast<int>(*id);
+    auto earlier = result_.config.peers.find(entry.id);
+    if (earlier != result_.config.peers.end()) {
+      warn(raw.where, entry.name,
+           "peer defined again; this replaces the definition at " + file_ + ":" +
+               std::to_string(earlier->second.line));
+    }
+    result_.config.peers[entry.id] = std::move(entry);
   }
 
   LoadResult& result_;

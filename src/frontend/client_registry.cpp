@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pooler/protocol/cancel_key.hpp"
 #include "pooler/protocol/sqlstate.hpp"
 #include "pooler/util/secure.hpp"
 
@@ -38,6 +39,16 @@ void ClientRegistry::forget_cancel_key(const ClientConnection& client) {
 
 void ClientRegistry::register_cancel_key(ClientConnection& client, std::int32_t& pid,
                                          std::int32_t& key) {
+  if (int peer_id = context_.config()->settings.peer_id; peer_id > 0) {
+    // 15 random bits are left of the pid: keys are told apart by (pid, key), whole.
+    do {
+      util::random_bytes(&pid, sizeof pid);
+      util::random_bytes(&key, sizeof key);
+      protocol::stamp_cancel_key(pid, key, peer_id);
+    } while (find_by_key(pid, key) != nullptr);
+    by_cancel_pid_.emplace(pid, &client);
+    return;
+  }
   constexpr std::uint32_t kAboveRealPids = 1U << 22;
   do {
     std::uint32_t r = 0;
@@ -50,14 +61,14 @@ void ClientRegistry::register_cancel_key(ClientConnection& client, std::int32_t&
 
 void ClientRegistry::take_backend_pid(ClientConnection& client, std::int32_t backend_pid,
                                       std::int32_t& pid, std::int32_t& key) {
+  if (context_.config()->settings.peer_id > 0) return;
   forget_cancel_key(client);
   pid = backend_pid;
   util::random_bytes(&key, sizeof key);
   by_cancel_pid_.emplace(pid, &client);
 }
 
-const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
-                                   std::function<void()> on_done) {
+ClientConnection* ClientRegistry::find_by_key(std::int32_t pid, std::int32_t key) const {
   // Every candidate's key is compared, in constant time, so timing tells nothing of which
   // client a pid belongs to.
   ClientConnection* client = nullptr;
@@ -69,6 +80,22 @@ const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
       client = it->second;
     }
   }
+  return client;
+}
+
+const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
+                                   std::function<void()> on_done) {
+  const auto config = context_.config();
+  if (int own = config->settings.peer_id; own > 0) {
+    int issuer = protocol::cancel_key_peer(pid);
+    if (issuer != own) return peers_.forward(*config, issuer, pid, key, std::move(on_done));
+    // Keys are kept with every hop left; one that came through peers has spent some.
+    if (protocol::cancel_key_hops(key) < protocol::kCancelHops) {
+      ++context_.pools.events().peer_cancels_received;
+    }
+    key |= protocol::kCancelHops;
+  }
+  ClientConnection* client = find_by_key(pid, key);
   if (client == nullptr) {
     ++context_.pools.events().cancels_unmatched;
     return "failed cancel request";

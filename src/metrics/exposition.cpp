@@ -196,6 +196,22 @@ std::string render_text(const Sample& sample, bool ready) {
   cancels.metric.push_back(metric({{"result", "not_running"}}, T::Counter,
                                   static_cast<double>(e.cancels_idle)));
   families.push_back(std::move(cancels));
+  MetricFamily to_peers{"pooler_peer_cancels_forwarded_total",
+                        "Cancel requests passed on to the peer whose id their key carries.",
+                        T::Counter, {}};
+  for (const auto& [peer_id, count] : e.peer_cancels_forwarded) {
+    to_peers.metric.push_back(
+        metric({{"peer_id", std::to_string(peer_id)}}, T::Counter, static_cast<double>(count)));
+  }
+  families.push_back(std::move(to_peers));
+  families.push_back(single("pooler_peer_cancels_received_total",
+                            "Cancel requests for this process's clients that came through a "
+                            "peer.",
+                            T::Counter, static_cast<double>(e.peer_cancels_received)));
+  families.push_back(single("pooler_peer_cancels_dropped_total",
+                            "Cancel requests for another peer that were dropped: no such peer, "
+                            "no hop left, or too many on their way to it.",
+                            T::Counter, static_cast<double>(e.peer_cancels_dropped)));
   families.push_back(single("pooler_abandoned_requests_cancelled_total",
                             "Requests still running when their client disconnected, cancelled "
                             "on PostgreSQL by the pooler, which kept the server.",

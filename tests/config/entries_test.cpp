@@ -1,4 +1,4 @@
-// [databases] and [users] entries: libpq-style values, quoting, the '*' fallback, reserved names.
+// [databases], [users] and [peers] entries: libpq-style values, quoting, the '*' fallback, reserved names.
 #include <doctest/doctest.h>
 
 #include "config_test_support.hpp"
@@ -234,6 +234,43 @@ TEST_CASE("a user entry rejects database-only parameters and bad durations") {
   CHECK(result.diagnostics[1].key == "carol");
   CHECK(result.diagnostics[1].message.find("query_timeout: expected a duration") == 0);
   CHECK(result.config.users.empty());
+}
+
+TEST_CASE("peer entries name the other poolers by id, as PgBouncer's [peers]") {
+  LoadResult result = parse_with_base(
+      "[peers]\n"
+      "1 = host=10.0.0.1\n"
+      "2 = host=/var/run/pooler port=6433 pool_size=5\n");
+  INFO(render(result.diagnostics));
+  REQUIRE(result.diagnostics.empty());
+  REQUIRE(result.config.peers.size() == 2);
+  const PeerEntry& first = result.config.peers.at(1);
+  CHECK(first.host == "10.0.0.1");
+  CHECK(first.port == 6432);
+  CHECK_FALSE(first.pool_size.has_value());
+  CHECK(first.line == 4);
+  const PeerEntry& second = result.config.peers.at(2);
+  CHECK(second.host == "/var/run/pooler");
+  CHECK(second.port == 6433);
+  CHECK(second.pool_size == 5);
+}
+
+TEST_CASE("a peer entry needs an id from 1 to 16383 and a host") {
+  LoadResult result = parse_with_base(
+      "[peers]\n"
+      "0 = host=a\n"
+      "16384 = host=b\n"
+      "x = host=c\n"
+      "3 = port=6432\n"
+      "4 = host=d dbname=app\n");
+  REQUIRE(result.diagnostics.size() == 5);
+  for (const Diagnostic& d : result.diagnostics) CHECK(d.severity == Severity::kError);
+  CHECK(result.diagnostics[0].message.rfind("peer id: ", 0) == 0);
+  CHECK(result.diagnostics[1].message.rfind("peer id: ", 0) == 0);
+  CHECK(result.diagnostics[2].message.rfind("peer id: ", 0) == 0);
+  CHECK(result.diagnostics[3].message == "host: a peer needs a host (an address, a name or /path)");
+  CHECK(result.diagnostics[4].message == "unknown parameter 'dbname' in peer entry");
+  CHECK(result.config.peers.empty());
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
-// SHOW PEERS and SHOW PEER_POOLS: PgBouncer's peering tables, with its columns. pooler has no
-// [peers] yet (a cancel that reaches another process is not forwarded to it), so both answer
-// with no rows, which is what a PgBouncer without peers answers: exporters and scripts that
-// ask keep working.
+// SHOW PEERS and SHOW PEER_POOLS: PgBouncer's peering tables, with its columns: the [peers]
+// entries, and the cancels on their way to each.
 #pragma once
 
 #include "pooler/admin/result_table.hpp"

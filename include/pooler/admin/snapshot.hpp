@@ -122,6 +122,7 @@ struct Snapshot {
   std::vector<DnsHostView> dns_hosts;
   std::int64_t dns_queries = 0;  // lookups running
   std::int64_t dns_pending = 0;  // connects waiting for them
+  std::map<int, int> peer_cancels_in_flight;  // by peer id, every [peers] entry
 };
 
 Snapshot take_snapshot(const frontend::ClientRegistry& clients, const pool::PoolRegistry& pools,

@@ -220,6 +220,18 @@ struct UserEntry {
   bool operator==(const UserEntry&) const = default;
 };
 
+// One [peers] entry: `peer_id = host=... port=... pool_size=...`, another pooler (or PgBouncer)
+// that cancel requests carrying its peer id are forwarded to.
+struct PeerEntry {
+  std::string name;  // the peer id as written
+  int id = 0;
+  std::string host;  // a name, an address, or "/path" (a unix socket directory)
+  int port = 6432;
+  std::optional<int> pool_size;  // cancels in flight to it at once; default_pool_size if unset
+  int line = 0;
+  bool operator==(const PeerEntry&) const = default;
+};
+
 // One auth_file line: `"user" "secret"`; the secret is plain text, "md5<32 hex>" or a
 // "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>" verifier.
 struct UserSecret {
@@ -233,6 +245,7 @@ struct Config {
   Settings settings;
   std::map<std::string, DatabaseEntry> databases;  // by name; "*" is the fallback
   std::map<std::string, UserEntry> users;
+  std::map<int, PeerEntry> peers;  // by peer id
   std::map<std::string, UserSecret> auth_users;  // loaded from settings.auth_file
   // auth_type = hba: the rules of settings.auth_hba_file and the maps of auth_ident_file (no
   // entries when it is not set); null for other auth types. Shared, so a Config copies cheaply.

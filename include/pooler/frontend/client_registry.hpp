@@ -10,6 +10,7 @@
 #include "pooler/frontend/auth_cache.hpp"
 #include "pooler/frontend/client_connection.hpp"
 #include "pooler/frontend/client_limits.hpp"
+#include "pooler/frontend/peer_cancels.hpp"
 #include "pooler/protocol/prepared_statements.hpp"
 #include "pooler/protocol/statement_rewriter.hpp"
 #include "pooler/util/secure.hpp"
@@ -22,7 +23,8 @@ class ClientRegistry {
                  pool::PoolRegistry& pools,
                  std::function<std::shared_ptr<const config::Config>()> config)
       : context_{loop, clock, graveyard, pools, *this, std::move(config), nullptr, nullptr},
-        mock_seed_(32, '\0') {
+        mock_seed_(32, '\0'),
+        peers_(loop, pools.dns(), clock, pools.events()) {
     util::random_bytes(mock_seed_.data(), mock_seed_.size());
     context_.rewriter = &rewriter_;
   }
@@ -32,18 +34,23 @@ class ClientRegistry {
   // The client is finished; it is destroyed once the current callback has returned.
   void retire(ClientConnection& client);
   // Issues a cancel key (pid, key) unique among live clients. The pid is made up, above any
-  // real process id (Linux's pid_max is at most 2^22), so it never names a real backend.
+  // real process id (Linux's pid_max is at most 2^22), so it never names a real backend. With
+  // peer_id set it carries that id instead, in PgBouncer's layout (protocol/cancel_key.hpp).
   void register_cancel_key(ClientConnection& client, std::int32_t& pid, std::int32_t& key);
   // Session mode: the client is told its server's real pid instead, with a fresh secret key of
-  // the pooler's own (so a client that has gone cannot cancel the server's next client).
+  // the pooler's own (so a client that has gone cannot cancel the server's next client). Not
+  // when peering: the key must name this peer, so it keeps the one it was issued.
   void take_backend_pid(ClientConnection& client, std::int32_t backend_pid, std::int32_t& pid,
                         std::int32_t& key);
-  // A CancelRequest: forwards it if (pid, key) names a live client whose request is running;
+  // A CancelRequest: with peering, one whose key names another peer goes on to that peer.
+  // Otherwise it is forwarded to PostgreSQL if (pid, key) names a live client whose request is
+  // running;
   // `on_done` runs once PostgreSQL has dealt with it. Otherwise nothing is sent and the reason
   // comes back (PgBouncer's words); nullptr when it was forwarded.
   const char* cancel(std::int32_t pid, std::int32_t key, std::function<void()> on_done);
   // Random for the process: seeds the mock authentication of users missing from auth_file.
   const std::string& mock_seed() const { return mock_seed_; }
+  const PeerCancels& peers() const { return peers_; }
   // What auth_query answered lately; RELOAD and RECONNECT clear it.
   AuthCache& auth_cache() { return auth_cache_; }
   // Clients per database and per user (max_db_client_connections, max_user_client_connections).
@@ -92,7 +99,9 @@ class ClientRegistry {
   // Several clients may show one pid: a session-mode server's, to each client it served.
   std::unordered_multimap<std::int32_t, ClientConnection*> by_cancel_pid_;
   void forget_cancel_key(const ClientConnection& client);
+  ClientConnection* find_by_key(std::int32_t pid, std::int32_t key) const;
   std::string mock_seed_;
+  PeerCancels peers_;
   AuthCache auth_cache_;
   ClientLimits limits_;
 };

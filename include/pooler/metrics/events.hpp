@@ -87,6 +87,12 @@ struct Events {
   std::uint64_t cancels_forwarded = 0;
   std::uint64_t cancels_unmatched = 0;
   std::uint64_t cancels_idle = 0;  // the client named had no request of its own running
+  // Peering: cancels passed on to the peer whose id their key carries (by peer id), cancels of
+  // this process's own clients that came through a peer, and ones dropped (no such peer, no
+  // hop left, or too many on their way).
+  std::map<int, std::uint64_t> peer_cancels_forwarded;
+  std::uint64_t peer_cancels_received = 0;
+  std::uint64_t peer_cancels_dropped = 0;
   // Clients gone while their request ran: the pooler cancelled it and kept the server.
   std::uint64_t requests_abandoned = 0;
   std::map<std::string, std::uint64_t> client_errors;  // by SQLSTATE class ("57", "08", ...)

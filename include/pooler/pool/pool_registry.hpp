@@ -73,6 +73,8 @@ class PoolRegistry {
   // autodb_idle_timeout is forgotten, its pools and servers closed.
   void tick();
   metrics::Events& events() { return context_.events; }
+  // The loop's name cache, which cancels to peers share with server connections.
+  net::DnsCache& dns() { return context_.dns; }
   const metrics::Events& events() const { return context_.events; }
   // Ends a stats_period of `seconds` in every pool; with `log`, one line per database, as
   // PgBouncer's log_stats.
