@@ -271,6 +271,7 @@ int App::run() {
   s.publish_first_sample();
   s.take_over();
   if (!s.drop_privileges()) return 1;
+  s.apply_config_watch();
   s.janitor = std::make_unique<net::Timer>(s.loop, [&s] { s.on_janitor(); });
   s.janitor->start(kJanitorInterval);
   for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2}) {

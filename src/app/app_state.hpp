@@ -17,6 +17,7 @@
 #include "pooler/frontend/client_registry.hpp"
 #include "pooler/metrics/endpoint.hpp"
 #include "pooler/net/dns_cache.hpp"
+#include "pooler/net/file_watch.hpp"
 #include "pooler/net/graveyard.hpp"
 #include "pooler/net/listener.hpp"
 #include "pooler/net/timer.hpp"
@@ -48,6 +49,7 @@ struct App::State final : admin::Controls {
   admin::Console console{*this, POOLER_VERSION};
   std::vector<std::unique_ptr<net::Listener>> listeners;
   std::unique_ptr<net::Timer> janitor;
+  std::unique_ptr<net::FileWatch> config_watch;  // null unless config_watch = 1
   std::vector<uv_signal_t*> signals;
   util::TimePoint stats_period_start = clock.now();
   Phase phase = Phase::kRunning;
@@ -82,6 +84,8 @@ struct App::State final : admin::Controls {
   // Swaps in `next` (already validated) and applies it to pools and clients; the TLS files'
   // error, if a context could not be rebuilt (the old one then stays).
   std::optional<std::string> adopt(std::shared_ptr<const config::Config> next);
+  // config_watch: starts, stops or re-aims the watch on the files the config in force reads.
+  void apply_config_watch();
   // dns_max_ttl and dns_nxdomain_ttl from the config in force.
   void apply_dns_settings();
   // Builds or rebuilds the TLS contexts and hands them to clients and pools; the error, if any.

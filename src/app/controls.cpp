@@ -226,6 +226,7 @@ std::optional<std::string> App::State::adopt(std::shared_ptr<const config::Confi
     spdlog::error("{}; logging goes on as before", *error);
   }
   apply_dns_settings();
+  apply_config_watch();
   // A failure keeps the running contexts (TLS never drops), is logged, and is returned.
   std::optional<std::string> tls_error = apply_tls_settings();
   std::set<std::string> gone = pools.apply(*config);
@@ -317,6 +318,7 @@ void App::State::finish_shutdown() {
   clients.close_all();
   pools.close_all();
   janitor.reset();
+  config_watch.reset();
   for (auto* sig : signals) {
     uv_close(reinterpret_cast<uv_handle_t*>(sig),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });

@@ -158,6 +158,7 @@ std::vector<SettingRow> build_rows() {
       text("server_check_query", &S::server_check_query),
       boolean("server_fast_close", &S::server_fast_close, "0"),
       boolean("drain_on_sigterm", &S::drain_on_sigterm, "0"),
+      boolean("config_watch", &S::config_watch, "0"),
       seconds("server_lifetime", &S::server_lifetime, "3600"),
       seconds("server_idle_timeout", &S::server_idle_timeout, "600"),
       seconds("server_connect_timeout", &S::server_connect_timeout, "15"),

@@ -92,6 +92,8 @@ struct Settings {
   // pooler's own: SIGTERM drains (each client told at its next transaction boundary) instead
   // of PgBouncer's waiting for clients to leave. For rolling restarts behind a load balancer.
   bool drain_on_sigterm = false;
+  // pooler's own: reload when the ini, auth_file, hba, ident or TLS files change on disk.
+  bool config_watch = false;
   double server_lifetime = 3600;
   double server_idle_timeout = 600;
   double server_connect_timeout = 15;
