@@ -10,6 +10,7 @@ run_dir=$repo/.run
 pg_bin=/usr/lib/postgresql/15/bin
 pooler_bin=${POOLER_BIN:-$repo/build/pooler}
 pooler_port=${POOLER_PORT:-6432}
+metrics_port=${POOLER_METRICS_PORT:-9127}
 password=${DEMO_PASSWORD:-demo}
 
 say() { printf '[run-demo] %s\n' "$*"; }
@@ -202,6 +203,11 @@ admin_users = demo
 client_tls_sslmode = prefer
 client_tls_key_file = $tls_key
 client_tls_cert_file = $tls_cert
+; What Prometheus and the Kubernetes probes see: /metrics, /healthz, /readyz.
+metrics_addr = 127.0.0.1
+metrics_port = $metrics_port
+; Edit this file and save: pooler reloads by itself, as a ConfigMap update does in Kubernetes.
+config_watch = 1
 EOF
 if [[ -n $pooler_user ]]; then chown "$pooler_user:" "$run_dir/userlist.txt" "$tls_key"; fi
 
@@ -233,7 +239,11 @@ pooler is listening on 127.0.0.1:$pooler_port in front of PostgreSQL 15 on 127.0
                   (straight to PostgreSQL; -p $pooler_port does the same through pooler)
   benchmark:      PGPASSWORD=$password pgbench -h 127.0.0.1 -p $pooler_port -U demo -c 50 -j 2 -T 10 demo
   admin console:  PGPASSWORD=$password psql -h 127.0.0.1 -p $pooler_port -U demo pgbouncer
-  config / logs:  $run_dir/pooler.ini, $run_dir/pooler.log, $pg_area/postgresql.log
+  metrics:        curl -s http://127.0.0.1:$metrics_port/metrics | grep ^pooler_pool
+  probes:         curl -i http://127.0.0.1:$metrics_port/healthz
+                  curl -i http://127.0.0.1:$metrics_port/readyz
+  config / logs:  $run_dir/pooler.ini (saved edits reload by themselves), $run_dir/pooler.log,
+                  $pg_area/postgresql.log
   certificate:    $tls_cert (self-signed, made for this run; key $tls_key)
 
 Press Ctrl-C to stop pooler and PostgreSQL.
