@@ -33,9 +33,11 @@ RUN set -eu; \
 
 FROM debian:bookworm-slim
 COPY --from=build /out/runtime-packages.txt /tmp/runtime-packages.txt
+# psql stays in the image, for exec probes such as
+# `psql -h /run/pooler -p 6432 -U pooler_stats -d pgbouncer -c "SHOW STATS"`.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $(cat /tmp/runtime-packages.txt) \
+      $(cat /tmp/runtime-packages.txt) postgresql-client-15 \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
 COPY --from=build /out/usr/bin/pooler /usr/bin/pooler
 # Fails the image build if a shared library is still missing.
@@ -62,5 +64,5 @@ EXPOSE 6432 9127
 # docker stop sends SIGTERM: pooler stops listening and lets its clients finish (PgBouncer
 # 1.23), but Docker kills it after 10 s unless given more (`docker stop -t 120`).
 # `docker kill -s QUIT` shuts down at once. pooler handles its signals itself, so it can be PID 1.
-# No HEALTHCHECK: the image has no PostgreSQL client to probe with; probe port 6432 from outside.
+# No HEALTHCHECK: the metrics endpoint's /healthz and /readyz (metrics_port) are the probes.
 CMD ["/usr/bin/pooler", "/etc/pooler/pooler.ini"]

@@ -17,3 +17,11 @@ add_test(NAME deploy.grafana_dashboard
          COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/deploy/check-dashboard.py
                  ${CMAKE_SOURCE_DIR}/deploy/grafana/pooler-dashboard.json ${pooler_dashboard_promtool})
 set_tests_properties(deploy.grafana_dashboard PROPERTIES TIMEOUT 60)
+
+# - deploy.kubernetes: the manifests of deploy/kubernetes/ render with `kubectl kustomize`, every
+#   object validates against the Kubernetes API schemas, the PrometheusRule carries the promtool-
+#   tested rules, and each pooler.ini passes `pooler --check` (deploy/kubernetes/check.sh).
+add_test(NAME deploy.kubernetes
+         COMMAND ${CMAKE_SOURCE_DIR}/deploy/kubernetes/check.sh $<TARGET_FILE:pooler>
+                 ${CMAKE_BINARY_DIR}/k8s-validate)
+set_tests_properties(deploy.kubernetes PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -37,6 +37,10 @@ for pkg in "${packages[@]}"; do
     missing+=("$pkg")
   fi
 done
+# kubectl checks deploy/kubernetes (its kustomize renders the manifests) and npm fetches the
+# schema validators and node's pg: Debian's packages, unless the commands come from elsewhere.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
