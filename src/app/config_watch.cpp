@@ -14,7 +14,8 @@ constexpr std::chrono::milliseconds kSettle{250};
 
 std::vector<std::string> watched_files(const config::Config& config, const std::string& ini) {
   const config::Settings& s = config.settings;
-  return {ini,
+  std::vector<std::string> files = config.included_files;
+  files.insert(files.end(), {ini,
           s.auth_file,
           s.auth_hba_file,
           s.auth_ident_file,
@@ -23,7 +24,8 @@ std::vector<std::string> watched_files(const config::Config& config, const std::
           s.client_tls_ca_file,
           s.server_tls_key_file,
           s.server_tls_cert_file,
-          s.server_tls_ca_file};
+          s.server_tls_ca_file});
+  return files;
 }
 
 }  // namespace

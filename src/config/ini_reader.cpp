@@ -177,6 +177,7 @@ class LineFeeder {
             " deep (an include loop?); '" + path + "' is not read");
       return;
     }
+    events_.emplace_back(IncludedFile{path});
     util::Result<std::string> text = read_whole_file(path);
     if (!text) {
       error("cannot read included file '" + path + "': " + text.error());

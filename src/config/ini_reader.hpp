@@ -25,9 +25,14 @@ struct RawEntry {
   Location where;
 };
 
+// A file an %include named (read or not): config_watch watches it with the ini.
+struct IncludedFile {
+  std::string path;
+};
+
 // What the reader saw, in file order: entries for the interpreter and the reader's own diagnostics
 // interleaved, so the diagnostics come out in the order of the lines they name.
-using IniEvent = std::variant<RawEntry, Diagnostic>;
+using IniEvent = std::variant<RawEntry, Diagnostic, IncludedFile>;
 
 // Reads `text` (named `file`) and every file it %includes.
 std::vector<IniEvent> read_ini(const std::string& text, const std::string& file);

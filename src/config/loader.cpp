@@ -277,6 +277,8 @@ LoadResult parse(const std::string& text, const std::string& file, FileKeys* key
   for (IniEvent& event : read_ini(text, file)) {
     if (auto* raw = std::get_if<RawEntry>(&event)) {
       interpreter.apply(*raw);
+    } else if (auto* included = std::get_if<IncludedFile>(&event)) {
+      result.config.included_files.push_back(std::move(included->path));
     } else {
       result.diagnostics.push_back(std::move(std::get<Diagnostic>(event)));
     }

@@ -74,6 +74,8 @@ TEST_CASE("%include reads another file in place; its diagnostics name that file"
   CHECK(result.config.databases.count("app") == 1);
   // The included file switched back to [pooler], so the including file's next key lands there.
   CHECK(result.config.settings.listen_port == 7100);
+  // config_watch watches it with the ini.
+  CHECK(result.config.included_files == std::vector<std::string>{databases});
 }
 
 TEST_CASE("a missing %include file is an error at the %include line") {
@@ -84,6 +86,9 @@ TEST_CASE("a missing %include file is an error at the %include line") {
   CHECK(d.file == ini);
   CHECK(d.line == 3);
   CHECK(d.message.find("cannot read included file") == 0);
+  // Watched all the same: it may appear later.
+  CHECK(load_config_file(ini).config.included_files ==
+        std::vector<std::string>{dir.path("absent.ini")});
 }
 
 TEST_CASE("an %include loop stops at the depth limit with an error") {

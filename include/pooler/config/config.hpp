@@ -244,6 +244,7 @@ struct UserSecret {
 
 struct Config {
   std::string path;  // the file it came from, for diagnostics and reload
+  std::vector<std::string> included_files;  // what its %include lines named, in order
   Settings settings;
   std::map<std::string, DatabaseEntry> databases;  // by name; "*" is the fallback
   std::map<std::string, UserEntry> users;
