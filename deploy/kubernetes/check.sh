@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks deploy/kubernetes offline, as `make test` runs it (CTest deploy.kubernetes):
-# - `kubectl kustomize` renders the base and overlays/example;
+# - `kubectl kustomize` renders the base and the overlays (example, peering);
 # - every rendered object validates against the Kubernetes API schemas (validate.mjs, with the
 #   kubernetes-models packages from the npm registry, installed once into $2);
 # - base/prometheusrule.yaml carries exactly deploy/prometheus/pooler-alerts.yml;
@@ -16,7 +16,7 @@ kubectl=$(command -v kubectl) || { echo "check: kubectl not found (Debian packag
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-for target in base overlays/example; do
+for target in base overlays/example overlays/peering; do
   out="$scratch/$(basename "$target").yaml"
   "$kubectl" kustomize "$here/$target" >"$out"
   echo "check: $target renders $(grep -c '^kind:' "$out") objects"
@@ -26,9 +26,11 @@ done
 echo "check: base/prometheusrule.yaml carries deploy/prometheus/pooler-alerts.yml"
 
 printf '"pooler_admin" "x"\n' >"$scratch/userlist.txt"
-for ini in "$here/base/pooler.ini" "$here/overlays/example/pooler.ini"; do
+printf 'peer_id = 2\n' >"$scratch/peer.ini"  # what the StatefulSet's init container writes
+for ini in "$here"/base/pooler.ini "$here"/overlays/*/pooler.ini; do
   sed -e "s|^auth_file = .*|auth_file = $scratch/userlist.txt|" \
-      -e "s|^unix_socket_dir = .*|unix_socket_dir = $scratch|" "$ini" >"$scratch/pooler.ini"
+      -e "s|^unix_socket_dir = .*|unix_socket_dir = $scratch|" \
+      -e "s|^%include /run/pooler/peer.ini|%include $scratch/peer.ini|" "$ini" >"$scratch/pooler.ini"
   "$pooler_bin" --check "$scratch/pooler.ini" >"$scratch/check.out" 2>&1 || {
     cat "$scratch/check.out" >&2
     echo "check: ${ini#"$here"/} does not pass pooler --check" >&2
@@ -47,4 +49,4 @@ if [[ ! -d "$cache/node_modules/kubernetes-models" || ! -d "$cache/node_modules/
   fi
 fi
 cp "$here/validate.mjs" "$cache/validate.mjs"
-node "$cache/validate.mjs" "$scratch/base.yaml" "$scratch/example.yaml"
+node "$cache/validate.mjs" "$scratch/base.yaml" "$scratch/example.yaml" "$scratch/peering.yaml"
