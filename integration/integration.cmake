@@ -41,7 +41,7 @@ if(POOLER_SANITIZE)
   foreach(_name auth modes malformed cancel limits psycopg shutdown timeouts console
                 console_drivers console_controls reload_signals metrics parity reboot tls
                 tls_server auth_query hba users_databases prepared_statements startup_parameters
-                replication client_limits)
+                replication client_limits shutdown_signals peering config_watch)
     list(APPEND _itest_cases ${_itest_dir}/test_${_name}.py)
   endforeach()
 endif()
