@@ -34,7 +34,8 @@ RUN set -eu; \
 FROM debian:bookworm-slim
 COPY --from=build /out/runtime-packages.txt /tmp/runtime-packages.txt
 # psql stays in the image, for exec probes such as
-# `psql -h /run/pooler -p 6432 -U pooler_stats -d pgbouncer -c "SHOW STATS"`.
+# `psql -h /run/pooler -p 6432 -U pgbouncer -d pgbouncer -c "SHOW STATS"` (the user pgbouncer is
+# admitted over the unix socket when its uid is the pooler's).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       $(cat /tmp/runtime-packages.txt) postgresql-client-15 \
