@@ -7,6 +7,7 @@ unknown peer, or one whose hops are spent, is dropped with a log line. SHOW PEER
 PEER_POOLS list the peers, and the metrics count what was forwarded, received and dropped."""
 
 import re
+import socket
 import struct
 import sys
 import threading
@@ -150,6 +151,22 @@ class Peering(unittest.TestCase):
             self.assertIn("cancel request for peer 1 dropped: its TTL was exhausted", log)
             self.wait_metric(b, 2, "pooler_peer_cancels_dropped_total")
             self.wait_metric(b, 1, "pooler_peer_cancels_forwarded_total", peer_id=1)
+
+    def test_a_peer_that_never_answers_is_given_up_after_cancel_wait_timeout(self):
+        # A "peer" that accepts and then says nothing, as a hung replica would.
+        silent = socket.create_server((h.HOST, 0))
+        self.addCleanup(silent.close)
+        held = []
+        threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+        peers = f"\n[peers]\n2 = host={h.HOST} port={silent.getsockname()[1]}\n"
+        with Pooler({"peer_id": 1, "cancel_wait_timeout": 1}, extra_ini=peers) as pooler:
+            start = time.monotonic()
+            h.send_cancel(pooler.port, with_peer(0x01000001, 2), 3, timeout=15)
+            took = time.monotonic() - start
+            self.assertGreater(took, 0.5, "closed before the peer could have answered")
+            self.assertLess(took, 10, "the forward to a silent peer was never given up")
+            self.assertIn("cancel request forwarded to peer 2 not answered in time", pooler.log())
+            pooler.assert_healthy(self)
 
     def test_show_peers_and_peer_pools(self):
         a, b = self.peers()

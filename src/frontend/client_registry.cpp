@@ -115,6 +115,9 @@ const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
 
 void ClientRegistry::tick() {
   auto now = context_.clock.now();
+  if (double limit = context_.config()->settings.cancel_wait_timeout; limit > 0) {
+    peers_.expire(now, util::seconds_to_duration(limit));
+  }
   for_each_selected([](const ClientConnection&) { return true; },
                     [now](ClientConnection& client) { client.check_timeouts(now); });
 }

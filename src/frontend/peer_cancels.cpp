@@ -23,6 +23,9 @@ const char* PeerCancels::forward(const config::Config& config, int peer_id, std:
     spdlog::info("cancel request for unknown peer {} dropped", peer_id);
     return "could not find peer to forward request to";
   }
+  if (config.settings.cancel_wait_timeout > 0) {
+    expire(clock_.now(), util::seconds_to_duration(config.settings.cancel_wait_timeout));
+  }
   // A peer's pool_size bounds the cancels on their way to it, as PgBouncer's peer pool does.
   int limit = peer->second.pool_size.value_or(config.settings.default_pool_size);
   if (in_flight(peer_id) >= std::max(limit, 1)) {
@@ -40,6 +43,19 @@ const char* PeerCancels::forward(const config::Config& config, int peer_id, std:
   cancel->set_on_done(std::move(on_done));
   forwards_.push_back({peer_id, std::move(cancel)});
   return nullptr;
+}
+
+void PeerCancels::expire(util::TimePoint now, util::Duration limit) {
+  std::vector<std::function<void()>> waiting;
+  auto expired = [&](const Forward& f) {
+    if (now - f.cancel->started() < limit) return false;
+    spdlog::warn("cancel request forwarded to peer {} not answered in time (cancel_wait_timeout)",
+                 f.peer_id);
+    if (auto on_done = f.cancel->take_on_done()) waiting.push_back(std::move(on_done));
+    return true;
+  };
+  forwards_.erase(std::remove_if(forwards_.begin(), forwards_.end(), expired), forwards_.end());
+  for (auto& on_done : waiting) on_done();
 }
 
 int PeerCancels::in_flight(int peer_id) const {

@@ -35,6 +35,9 @@ class PeerCancels {
 
   // Requests on their way to `peer_id` now (SHOW PEER_POOLS).
   int in_flight(int peer_id) const;
+  // Gives up on forwards older than `limit` (cancel_wait_timeout): a peer that never closes
+  // must not hold its requesters, or its pool_size, for ever. The requesters are told.
+  void expire(util::TimePoint now, util::Duration limit);
 
  private:
   struct Forward {
