@@ -6,7 +6,6 @@ within 2 s, in transaction and in session mode. A forged key does nothing on eit
 unknown peer, or one whose hops are spent, is dropped with a log line. SHOW PEERS and SHOW
 PEER_POOLS list the peers, and the metrics count what was forwarded, received and dropped."""
 
-import re
 import socket
 import struct
 import sys
@@ -16,6 +15,7 @@ import unittest
 
 import harness as h
 from harness import Pooler, RawClient
+from prometheus_text import parse_metrics
 
 ADMIN = "scramuser"
 CANCEL_DEADLINE = 2.0  # s; the issue's bound for a cancel through the wrong replica
@@ -58,13 +58,8 @@ class Peering(unittest.TestCase):
         self.assertEqual(self.metric(pooler, name, **labels), expected, name)
 
     def metric(self, pooler, name, **labels):
-        text = h.http_get(pooler.metrics_port, "/metrics")[1]
-        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        for line in text.splitlines():
-            m = re.match(rf"{name}(\{{([^}}]*)\}})? (\S+)$", line)
-            if m and (m.group(2) or "") == want:
-                return float(m.group(3))
-        return 0.0
+        samples = parse_metrics(h.http_get(pooler.metrics_port, "/metrics")[1])
+        return samples.get(name, **labels) or 0.0
 
     def long_query(self, client, seconds):
         """Starts pg_sleep(seconds) on client; returns a thread that ends with its outcome."""

@@ -93,7 +93,7 @@ const char* ClientRegistry::cancel(std::int32_t pid, std::int32_t key,
     if (protocol::cancel_key_hops(key) < protocol::kCancelHops) {
       ++context_.pools.events().peer_cancels_received;
     }
-    key |= protocol::kCancelHops;
+    key = protocol::with_every_hop(key);
   }
   ClientConnection* client = find_by_key(pid, key);
   if (client == nullptr) {

@@ -28,10 +28,10 @@ const char* PeerCancels::forward(const config::Config& config, int peer_id, std:
   }
   // A peer's pool_size bounds the cancels on their way to it, as PgBouncer's peer pool does.
   int limit = peer->second.pool_size.value_or(config.settings.default_pool_size);
-  if (in_flight(peer_id) >= std::max(limit, 1)) {
+  if (int on_the_way = in_flight(peer_id); on_the_way >= std::max(limit, 1)) {
     ++events_.peer_cancels_dropped;
     spdlog::warn("cancel request for peer {} dropped: {} already on their way to it", peer_id,
-                 in_flight(peer_id));
+                 on_the_way);
     return "too many cancel requests on their way to that peer";
   }
   spdlog::debug("forwarding cancel request to peer {}", peer_id);

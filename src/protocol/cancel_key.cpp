@@ -26,7 +26,11 @@ void stamp_cancel_key(std::int32_t& pid, std::int32_t& key, int peer_id) {
   bits |= (id & 0xFF) << 16;
   bits |= ((id >> 8) & 0xFF) << 8;
   pid = static_cast<std::int32_t>(bits);
-  key = static_cast<std::int32_t>(static_cast<std::uint32_t>(key) | kHopMask);
+  key = with_every_hop(key);
+}
+
+std::int32_t with_every_hop(std::int32_t key) {
+  return static_cast<std::int32_t>(static_cast<std::uint32_t>(key) | kHopMask);
 }
 
 std::int32_t spend_cancel_hop(std::int32_t key) {

@@ -44,6 +44,7 @@ TEST_CASE("each forward spends one hop and leaves the rest of the key alone") {
   CHECK(cancel_key_hops(once) == 2);
   CHECK(cancel_key_hops(spend_cancel_hop(spend_cancel_hop(once))) == 0);
   CHECK((once & ~0x03) == (key & ~0x03));
+  CHECK(with_every_hop(spend_cancel_hop(once)) == key);
 }
 
 TEST_CASE("an unstamped key names no peer when its middle bytes are zero") {

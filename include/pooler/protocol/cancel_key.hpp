@@ -20,5 +20,8 @@ int cancel_key_hops(std::int32_t key);
 void stamp_cancel_key(std::int32_t& pid, std::int32_t& key, int peer_id);
 // The key to forward: one hop spent. Only for a key with hops left.
 std::int32_t spend_cancel_hop(std::int32_t key);
+// The key as this peer issued and keeps it, every hop left: what a forwarded request is
+// compared against.
+std::int32_t with_every_hop(std::int32_t key);
 
 }  // namespace pooler::protocol
