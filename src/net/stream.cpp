@@ -1,5 +1,7 @@
 // Stream implementation: one write in flight at a time, later writes coalesce into a second
-// buffer, so steady-state forwarding needs no allocation per message. A TLS stream puts its
+// buffer, so steady-state forwarding needs no allocation per message. Most writes go straight to
+// the socket; only bytes it does not take need the write request and buffers, which are made
+// then and given back once drained, so an idle stream holds none. A TLS stream puts its
 // TlsSession between the socket and the owner.
 #include "pooler/net/stream.hpp"
 
@@ -20,10 +22,18 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   Loop* loop = nullptr;
   Kind kind = Kind::kTcp;
   StreamHandler* handler = nullptr;
-  uv_write_t write_req{};
-  uv_connect_t connect_req{};
-  std::function<void(int)> on_connect;
-  std::string in_flight;  // owned by the running uv_write
+  // A uv_write under way: its request and the bytes it sends, owned by libuv until its callback.
+  struct Write {
+    uv_write_t req{};
+    std::string bytes;
+  };
+  // A connect under way (server streams only).
+  struct Connect {
+    uv_connect_t req{};
+    std::function<void(int)> done;
+  };
+  std::unique_ptr<Write> in_flight;
+  std::unique_ptr<Connect> connecting;
   std::string pending;    // waits for in_flight to finish
   bool writing = false;
   bool reading = false;  // the owner wants to read
@@ -39,7 +49,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   explicit Impl(Loop& loop_) : loop(&loop_) { loop->suspension().join(this); }
   ~Impl() { loop->suspension().leave(this); }
 
-  std::size_t queued() const { return in_flight.size() + pending.size(); }
+  std::size_t queued() const { return (in_flight ? in_flight->bytes.size() : 0) + pending.size(); }
 
   void on_suspension_changed() override { update_receiving(); }
   std::size_t unsent_bytes() const override { return closing ? 0 : queued(); }
@@ -91,14 +101,15 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
 
   void flush() {
     if (writing || pending.empty() || closing) return;
-    in_flight.swap(pending);
+    if (!in_flight) in_flight = std::make_unique<Write>();
+    in_flight->bytes.swap(pending);
     pending.clear();
-    uv_buf_t buf = uv_buf_init(in_flight.data(), in_flight.size());
-    write_req.data = this;
-    int rc = uv_write(&write_req, &h.stream, &buf, 1, [](uv_write_t* req, int status) {
+    uv_buf_t buf = uv_buf_init(in_flight->bytes.data(), in_flight->bytes.size());
+    in_flight->req.data = this;
+    int rc = uv_write(&in_flight->req, &h.stream, &buf, 1, [](uv_write_t* req, int status) {
       auto* self = static_cast<Impl*>(req->data);
       self->writing = false;
-      self->in_flight.clear();
+      self->in_flight->bytes.clear();
       if (status < 0) {
         if (status != UV_ECANCELED) self->fail(status);
         return;
@@ -106,7 +117,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
       self->after_write();
     });
     if (rc < 0) {
-      in_flight.clear();
+      in_flight->bytes.clear();
       fail(rc);
       return;
     }
@@ -116,6 +127,11 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   void after_write() {
     if (closing) return;
     flush();
+    if (!writing) {
+      // Drained: the buffers go back, an idle stream keeps none.
+      in_flight.reset();
+      std::string().swap(pending);
+    }
     if (queued() == 0 && close_when_flushed) {
       close_now();
       return;
@@ -218,7 +234,9 @@ namespace {
 
 void on_connected(uv_connect_t* req, int status) {
   auto* self = static_cast<Stream::Impl*>(req->data);
-  auto done = std::move(self->on_connect);
+  // libuv is done with the request; a cancelled connect calls back before the close does.
+  auto done = std::move(self->connecting->done);
+  self->connecting.reset();
   if (self->owner_gone || self->closing || !done) return;
   done(status);
 }
@@ -226,17 +244,19 @@ void on_connected(uv_connect_t* req, int status) {
 }  // namespace
 
 int Stream::connect_tcp(const sockaddr* addr, std::function<void(int)> done) {
-  impl_->on_connect = std::move(done);
-  impl_->connect_req.data = impl_;
-  int rc = uv_tcp_connect(&impl_->connect_req, &impl_->h.tcp, addr, &on_connected);
-  if (rc < 0) impl_->on_connect = nullptr;
+  impl_->connecting = std::make_unique<Impl::Connect>();
+  impl_->connecting->done = std::move(done);
+  impl_->connecting->req.data = impl_;
+  int rc = uv_tcp_connect(&impl_->connecting->req, &impl_->h.tcp, addr, &on_connected);
+  if (rc < 0) impl_->connecting.reset();
   return rc;
 }
 
 void Stream::connect_unix(const std::string& path, std::function<void(int)> done) {
-  impl_->on_connect = std::move(done);
-  impl_->connect_req.data = impl_;
-  uv_pipe_connect(&impl_->connect_req, &impl_->h.pipe, path.c_str(), &on_connected);
+  impl_->connecting = std::make_unique<Impl::Connect>();
+  impl_->connecting->done = std::move(done);
+  impl_->connecting->req.data = impl_;
+  uv_pipe_connect(&impl_->connecting->req, &impl_->h.pipe, path.c_str(), &on_connected);
 }
 
 Stream::~Stream() {

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <initializer_list>
+
 namespace {
 
 using pooler::net::Suspension;
@@ -53,4 +55,28 @@ TEST_CASE("suspend_timeout drops only the streams that could not flush") {
   CHECK_FALSE(console.dropped);
   suspension.leave(&stuck);
   CHECK(suspension.unsent_bytes() == 0);
+}
+
+TEST_CASE("streams leave the suspension from the front, the middle and the back") {
+  Suspension suspension;
+  FakeStream a, b, c, d;
+  a.queued = 1;
+  b.queued = 2;
+  c.queued = 4;
+  d.queued = 8;
+  for (auto* s : {&a, &b, &c, &d}) suspension.join(s);
+  CHECK(suspension.unsent_bytes() == 15);
+  suspension.leave(&b);  // the middle
+  CHECK(suspension.unsent_bytes() == 13);
+  suspension.leave(&d);  // the last to join: the front
+  CHECK(suspension.unsent_bytes() == 5);
+  suspension.leave(&a);  // the back
+  CHECK(suspension.unsent_bytes() == 4);
+  suspension.hold();
+  CHECK(c.changes == 1);
+  CHECK(a.changes == 0);
+  suspension.leave(&c);
+  CHECK(suspension.unsent_bytes() == 0);
+  suspension.release();
+  CHECK(c.changes == 1);
 }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstddef>
-#include <unordered_set>
 
 namespace pooler::net {
 
@@ -21,6 +20,12 @@ class Suspension {
 
    protected:
     ~Member() = default;
+
+   private:
+    friend class Suspension;
+    // The suspension's list of members runs through them: joining allocates nothing.
+    Member* prev_ = nullptr;
+    Member* next_ = nullptr;
   };
 
   bool held() const { return held_; }
@@ -32,14 +37,19 @@ class Suspension {
   // Closes the non-exempt streams that could not flush in time; returns how many.
   std::size_t drop_unflushed();
 
-  void join(Member* member) { members_.insert(member); }
-  void leave(Member* member) { members_.erase(member); }
+  // A member joins once and leaves before it is destroyed.
+  void join(Member* member);
+  void leave(Member* member);
 
  private:
   void notify_all();
+  template <typename F>
+  void for_each(F&& f) const {
+    for (Member* m = first_; m != nullptr; m = m->next_) f(m);
+  }
 
   bool held_ = false;
-  std::unordered_set<Member*> members_;
+  Member* first_ = nullptr;
 };
 
 }  // namespace pooler::net
