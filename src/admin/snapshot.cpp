@@ -53,7 +53,7 @@ ConnectionView server_view(const backend::ServerConnection& s, const std::string
   v.prepared_statements = static_cast<int>(s.statements().size());
   v.tls = s.tls_description();
   v.close_needed = s.close_needed();
-  if (const std::string* name = s.parameters().get("application_name")) {
+  if (auto name = s.parameters().get("application_name")) {
     v.application_name = *name;
   }
   v.send_remain = static_cast<std::int64_t>(s.unsent_bytes());

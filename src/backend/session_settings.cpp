@@ -7,7 +7,7 @@ namespace pooler::backend {
 
 namespace {
 
-std::string quote_identifier(const std::string& name) {
+std::string quote_identifier(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {
     if (c == '"') out += '"';
@@ -20,13 +20,13 @@ std::string quote_identifier(const std::string& name) {
 
 std::string session_settings_statements(const ParameterSet& wanted, const ParameterSet& applied) {
   std::string resets;
-  for (const auto& [name, value] : applied.entries()) {
-    if (wanted.get(name) == nullptr) resets += "RESET " + quote_identifier(name) + ";";
+  for (const auto& [name, value] : applied) {
+    if (!wanted.get(name)) resets += "RESET " + quote_identifier(name) + ";";
   }
   std::string sets;
-  for (const auto& [name, value] : wanted.entries()) {
-    const std::string* have = applied.get(name);
-    if (have != nullptr && *have == value) continue;
+  for (const auto& [name, value] : wanted) {
+    auto have = applied.get(name);
+    if (have && *have == value) continue;
     sets += sets.empty() ? "SELECT " : ", ";
     sets += "pg_catalog.set_config(" + protocol::quote_literal(name) + ", " +
             protocol::quote_literal(value) + ", false)";

@@ -16,11 +16,11 @@ using pooler::backend::tracked_parameters;
 TEST_CASE("a parameter set finds values whatever the case of the name") {
   ParameterSet set;
   set.set("DateStyle", "ISO, MDY");
-  REQUIRE(set.get("datestyle") != nullptr);
+  REQUIRE(set.get("datestyle").has_value());
   CHECK(*set.get("datestyle") == "ISO, MDY");
-  REQUIRE(set.get("DATESTYLE") != nullptr);
+  REQUIRE(set.get("DATESTYLE").has_value());
   CHECK(*set.get("DATESTYLE") == "ISO, MDY");
-  CHECK(set.get("TimeZone") == nullptr);
+  CHECK_FALSE(set.get("TimeZone").has_value());
 }
 
 TEST_CASE("setting a parameter reports whether its value changed") {
@@ -38,14 +38,31 @@ TEST_CASE("setting a known name in another case updates the one entry") {
   ParameterSet set;
   set.set("client_encoding", "UTF8");
   set.set("CLIENT_ENCODING", "LATIN1");
-  REQUIRE(set.entries().size() == 1);
-  CHECK(set.entries()[0].second == "LATIN1");
+  REQUIRE(set.size() == 1);
+  CHECK(set.begin()->second == "LATIN1");
+}
+
+TEST_CASE("a value changed in the middle keeps the entries around it and their order") {
+  ParameterSet set;
+  set.set("client_encoding", "UTF8");
+  set.set("TimeZone", "UTC");
+  set.set("DateStyle", "ISO, MDY");
+  CHECK(set.set("timezone", "America/Argentina/Buenos_Aires"));
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : set) seen.push_back(std::string(name) + "=" + std::string(value));
+  CHECK(seen == std::vector<std::string>{"client_encoding=UTF8",
+                                         "TimeZone=America/Argentina/Buenos_Aires",
+                                         "DateStyle=ISO, MDY"});
+  CHECK(set.set("TimeZone", ""));
+  CHECK(*set.get("DateStyle") == "ISO, MDY");
+  CHECK(set.get("timezone")->empty());
+  CHECK(set.size() == 3);
 }
 
 TEST_CASE("an empty value is a value, distinct from no value") {
   ParameterSet set;
   CHECK(set.set("application_name", ""));
-  REQUIRE(set.get("application_name") != nullptr);
+  REQUIRE(set.get("application_name").has_value());
   CHECK(set.get("application_name")->empty());
   CHECK_FALSE(set.set("application_name", ""));
 }
@@ -119,4 +136,26 @@ TEST_CASE("sync_statements ignores client values for names that are not tracked"
   ParameterSet server;
   client.set("work_mem", "64MB");
   CHECK(sync_statements(client, server, tracked).empty());
+}
+
+TEST_CASE("interned parameter sets share one buffer and a change to one leaves the other alone") {
+  pooler::backend::ParameterInterner interner;
+  ParameterSet first;
+  first.set("client_encoding", "UTF8");
+  first.set("TimeZone", "UTC");
+  ParameterSet second;
+  second.set("client_encoding", "UTF8");
+  second.set("TimeZone", "UTC");
+  interner.share(first);
+  interner.share(second);
+  CHECK(first.begin()->first.data() == second.begin()->first.data());
+  CHECK(second.set("TimeZone", "Europe/Paris"));
+  CHECK(*first.get("TimeZone") == "UTC");
+  CHECK(*second.get("TimeZone") == "Europe/Paris");
+  ParameterSet copy = first;
+  CHECK(copy.set("client_encoding", "LATIN1"));
+  CHECK(*first.get("client_encoding") == "UTF8");
+  first.clear();
+  CHECK(first.empty());
+  CHECK(*copy.get("TimeZone") == "UTC");
 }

@@ -1,7 +1,15 @@
 // ParameterSet: the session parameters the pooler keeps in step between a client and whichever
 // server it is given (client_encoding, DateStyle, TimeZone, ...), keyed case-insensitively.
+// Every client and server holds one for its lifetime, so the set is one packed string
+// ("name\0value\0name\0value\0"): one allocation, no per-entry string headers, and shared
+// between equal sets by a ParameterInterner (copied on the first change). Names and values come
+// from the protocol's NUL-terminated strings, so neither can hold a NUL.
 #pragma once
 
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,15 +19,66 @@ namespace pooler::backend {
 
 class ParameterSet {
  public:
+  using Entry = std::pair<std::string_view, std::string_view>;  // valid until the next change
+
+  // The entries in the order they were first set.
+  class Iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Entry;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Entry*;
+    using reference = const Entry&;
+
+    Iterator(const std::string& packed, std::size_t at) : packed_(&packed), at_(at) { load(); }
+    const Entry& operator*() const { return entry_; }
+    const Entry* operator->() const { return &entry_; }
+    Iterator& operator++() {
+      at_ = next_;
+      load();
+      return *this;
+    }
+    bool operator==(const Iterator& other) const { return at_ == other.at_; }
+    bool operator!=(const Iterator& other) const { return at_ != other.at_; }
+
+   private:
+    void load();
+    const std::string* packed_;
+    std::size_t at_;
+    std::size_t next_ = 0;
+    Entry entry_;
+  };
+
   // Sets a value; returns true if it changed.
   bool set(std::string_view name, std::string_view value);
-  const std::string* get(std::string_view name) const;
-  const std::vector<std::pair<std::string, std::string>>& entries() const { return entries_; }
-  bool empty() const { return entries_.empty(); }
-  void clear() { entries_.clear(); }
+  std::optional<std::string_view> get(std::string_view name) const;
+  Iterator begin() const { return Iterator(packed(), 0); }
+  Iterator end() const { return Iterator(packed(), packed().size()); }
+  std::size_t size() const;
+  bool empty() const { return packed().empty(); }
+  void clear() { packed_.reset(); }
 
  private:
-  std::vector<std::pair<std::string, std::string>> entries_;  // few entries: a vector is fastest
+  friend class ParameterInterner;
+  const std::string& packed() const;
+  // The buffer to change: a shared one is copied first.
+  std::string& writable();
+  // Where `name`'s entry starts in the buffer, or npos.
+  std::size_t find(std::string_view name) const;
+  std::shared_ptr<std::string> packed_;  // null when empty
+};
+
+// Lets equal parameter sets share one buffer: the clients of a pool mostly hold the same values,
+// and a client idles far longer than it changes them. One per loop (its sets are not shared
+// across threads); remembers a bounded number of distinct sets.
+class ParameterInterner {
+ public:
+  static constexpr std::size_t kRemembered = 64;
+  // Points `set` at an equal set's buffer if one is known, else makes its own buffer known.
+  void share(ParameterSet& set);
+
+ private:
+  std::vector<std::weak_ptr<std::string>> known_;
 };
 
 // The parameters PgBouncer tracks by default, plus the configured extras; names in the case
