@@ -44,11 +44,9 @@ ClientConnection::ClientConnection(FrontendContext& context, std::unique_ptr<net
       peer_(stream_->peer()),
       connected_at_(context.clock.now()),
       config_(context.config()),
-      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), ""),
-      splitter_(static_cast<std::size_t>(config_->settings.max_packet_size), kRewrittenTypes),
-      tls_context_(context.client_tls) {
-  login_timeout_ = util::seconds_to_duration(config_->settings.client_login_timeout);
-}
+      login_(std::make_unique<Login>(
+          context.client_tls, util::seconds_to_duration(config_->settings.client_login_timeout))),
+      scanner_(static_cast<std::size_t>(config_->settings.max_packet_size), "") {}
 
 // close() has already left the wait queue and returned the server; the pool may be gone now.
 ClientConnection::~ClientConnection() = default;
@@ -115,7 +113,7 @@ void ClientConnection::finish_at_boundary(const char* sqlstate, std::string mess
                           (server_->busy() || server_->transaction_status() != 'I' || unsynced_ ||
                            server_->state() != backend::ServerState::kActive));
   if (mid_transaction) {
-    finish_ = Finish{sqlstate, std::move(message)};
+    finish_ = std::make_unique<Finish>(Finish{sqlstate, std::move(message)});
     return;
   }
   fail(sqlstate, message);
@@ -230,8 +228,7 @@ void ClientConnection::handle_query_bytes(util::Bytes data) {
 }
 
 std::string ClientConnection::application_name() const {
-  const std::string* name = parameters_.get("application_name");
-  return name != nullptr ? *name : std::string();
+  return std::string(parameters_.get("application_name").value_or(""));
 }
 
 util::Duration ClientConnection::waiting_for() const {
@@ -307,8 +304,8 @@ void ClientConnection::use_server(pool::ServerLease lease) {
 void ClientConnection::serve_with_server() {
   if (!greeted_) {
     // It sees the values as the server spells them (client_encoding=utf-8 shows as UTF8).
-    for (const auto& [name, value] : server_->parameters().entries()) {
-      if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
+    for (const auto& [name, value] : server_->parameters()) {
+      if (!backend::canonical_parameter(name, context_.tracked_parameters).empty()) parameters_.set(name, value);
     }
     if (pool_->settings().mode == PoolMode::kSession) {
       // The server's real pid, so pg_backend_pid() and notification pids agree with it.
@@ -348,35 +345,47 @@ void ClientConnection::send_to_server(util::Bytes data, int ready_owed) {
   send_rewritten(data);
 }
 
+ClientConnection::StatementTracking::StatementTracking(std::size_t max_packet_size)
+    : splitter(max_packet_size, kRewrittenTypes) {}
+
+ClientConnection::StatementTracking& ClientConnection::tracking() {
+  if (!tracking_) {
+    tracking_ = std::make_unique<StatementTracking>(
+        static_cast<std::size_t>(config_->settings.max_packet_size));
+  }
+  return *tracking_;
+}
+
 void ClientConnection::send_rewritten(util::Bytes data) {
   backend::ServerConnection& server = *server_.get();
+  StatementTracking& t = tracking();
   protocol::PreparedCounters counters;
-  protocol::StatementSession session{statements_, server.statements(), server.replies(),
+  protocol::StatementSession session{t.statements, server.statements(), server.replies(),
                                      counters};
-  to_server_.clear();
-  to_client_.clear();
+  t.to_server.clear();
+  t.to_client.clear();
   int owed = 0;
   // The read-time scan has already refused a malformed length.
-  splitter_.feed(
+  t.splitter.feed(
       data,
       [&](char type, util::Bytes body) {
-        std::size_t before = to_server_.size();
-        context_.rewriter->on_client_message(type, body, session, to_server_, to_client_);
+        std::size_t before = t.to_server.size();
+        context_.rewriter->on_client_message(type, body, session, t.to_server, t.to_client);
         // A DEALLOCATE the pooler answers itself owes no ReadyForQuery from the server.
-        if (type == 'S' || type == 'F' || (type == 'Q' && to_server_.size() > before)) ++owed;
+        if (type == 'S' || type == 'F' || (type == 'Q' && t.to_server.size() > before)) ++owed;
       },
-      [&](util::Bytes bytes) { to_server_.append(util::as_chars(bytes)); });
+      [&](util::Bytes bytes) { t.to_server.append(util::as_chars(bytes)); });
   metrics::PoolStats& stats = pool_->stats();
   stats.client_parse_count += counters.client_parse_count;
   stats.server_parse_count += counters.server_parse_count;
   stats.bind_count += counters.bind_count;
-  if (!to_server_.empty()) server.send(util::as_bytes(to_server_), owed);
-  trim(to_server_);
-  if (to_client_.empty()) return;
-  stream_->write(to_client_);
+  if (!t.to_server.empty()) server.send(util::as_bytes(t.to_server), owed);
+  trim(t.to_server);
+  if (t.to_client.empty()) return;
+  stream_->write(t.to_client);
   // Answered without the server (a DEALLOCATE alone): the transaction may be over now.
-  bool ends_ready = protocol::ends_with_ready_for_query(to_client_);
-  trim(to_client_);
+  bool ends_ready = protocol::ends_with_ready_for_query(t.to_client);
+  trim(t.to_client);
   if (ends_ready && !server.busy() && server.replies().idle()) {
     transaction_settled(server.replies().transaction_status());
   }
@@ -425,7 +434,7 @@ void ClientConnection::transaction_settled(char status) {
 }
 
 void ClientConnection::on_server_parameter(std::string_view name, std::string_view value) {
-  std::string canonical = backend::canonical_parameter(name, tracked_);
+  std::string canonical = backend::canonical_parameter(name, context_.tracked_parameters);
   if (!canonical.empty()) parameters_.set(canonical, value);
 }
 

@@ -31,7 +31,7 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 void ClientConnection::handle_startup_bytes() {
   // 0x16 opens a TLS handshake record: a ClientHello with no SSLRequest before it (PostgreSQL
   // 17's sslnegotiation=direct). No startup packet can start so: its length would exceed 350 MB.
-  if (!stream_->tls() && !buffer_.empty() && buffer_[0] == 0x16 && tls_context_) {
+  if (!stream_->tls() && !buffer_.empty() && buffer_[0] == 0x16 && login_->tls_context) {
     start_tls(true);
     return;
   }
@@ -82,12 +82,12 @@ void ClientConnection::handle_startup_bytes() {
 }
 
 bool ClientConnection::start_tls(bool direct) {
-  if (!tls_context_) return false;
+  if (!login_->tls_context) return false;
   if (direct) {
     std::string hello = std::move(buffer_);
     buffer_.clear();
-    direct_tls_ = true;
-    stream_->start_tls(tls_context_, {}, util::as_bytes(hello));
+    login_->direct_tls = true;
+    stream_->start_tls(login_->tls_context, {}, util::as_bytes(hello));
     return true;
   }
   // Anything sent behind the SSLRequest was not encrypted, yet would be read as if it had
@@ -97,14 +97,14 @@ bool ClientConnection::start_tls(bool direct) {
     return true;
   }
   stream_->write(std::string_view("S"));
-  stream_->start_tls(tls_context_);
+  stream_->start_tls(login_->tls_context);
   return true;
 }
 
 void ClientConnection::on_tls_ready() {
   // PostgreSQL 17 takes a direct handshake only with ALPN "postgresql", so that a TLS
   // connection meant for another protocol cannot be replayed here.
-  if (direct_tls_ && stream_->tls_alpn().empty()) {
+  if (login_->direct_tls && stream_->tls_alpn().empty()) {
     fail(ss::kProtocolViolation,
          "received direct SSL connection request without ALPN protocol negotiation extension");
   }
@@ -158,10 +158,10 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   if (!take_startup_parameters(message)) return;
   if (settings.application_name_add_host) {
     // As PgBouncer: the client's address rides along in application_name for the server's logs.
-    const std::string* name = parameters_.get("application_name");
     std::string where = peer_.is_unix ? "unix(" + std::to_string(peer_.port) + ")"
                                       : peer_.addr + ":" + std::to_string(peer_.port);
-    parameters_.set("application_name", (name ? *name : std::string()) + " - " + where);
+    parameters_.set("application_name",
+                    std::string(parameters_.get("application_name").value_or("")) + " - " + where);
   }
   console_requested_ = database_ == "pgbouncer" || database_ == "pooler";
   if (context_.refusing_logins && !console_requested_) {
@@ -184,26 +184,26 @@ void ClientConnection::handle_startup_message(const protocol::StartupMessage& me
   // used to probe for names.
   std::optional<config::AuthType> auth_type = run_login_method();
   if (!auth_type) return;
-  auth_type_ = *auth_type;
+  login_->auth_type = *auth_type;
   begin_authentication();
 }
 
 void ClientConnection::authenticate_with(const config::UserSecret* secret) {
   const auto& settings = config_->settings;
-  authenticator_ = std::make_unique<Authenticator>(auth_type_, user_, secret,
+  login_->authenticator = std::make_unique<Authenticator>(login_->auth_type, user_, secret,
                                                    settings.scram_iterations,
                                                    context_.clients.mock_seed(),
                                                    stream_->tls_server_end_point());
   state_ = ClientState::kAuth;
-  if (authenticator_->refused_without_password()) {
+  if (login_->authenticator->refused_without_password()) {
     no_such_user();
     return;
   }
-  if (!authenticator_->needs_password()) {
+  if (!login_->authenticator->needs_password()) {
     password_accepted();
     return;
   }
-  stream_->write(authenticator_->start());
+  stream_->write(login_->authenticator->start());
 }
 
 void ClientConnection::certificate_login(const std::string& map) {
@@ -233,8 +233,8 @@ void ClientConnection::no_such_user() {
 }
 
 void ClientConnection::auth_failed(const std::string& detail) {
-  spdlog::info("{} {}: {}", prefix(), authenticator_->failure_message(), detail);
-  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword, authenticator_->failure_message());
+  spdlog::info("{} {}: {}", prefix(), login_->authenticator->failure_message(), detail);
+  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword, login_->authenticator->failure_message());
 }
 
 void ClientConnection::password_accepted(std::string out) {
@@ -248,7 +248,7 @@ void ClientConnection::password_accepted(std::string out) {
 void ClientConnection::handle_auth_bytes() {
   // Nothing is read while a secret is being looked up (the client has not been asked yet, or
   // its answer is being checked against a fresh secret).
-  while (state_ == ClientState::kAuth && authenticator_ && !lookup_) {
+  while (state_ == ClientState::kAuth && login_->authenticator && !login_->lookup) {
     auto frame = protocol::frame_typed(util::as_bytes(buffer_), protocol::kMaxStartupPacket);
     if (frame.malformed()) {
       fail(ss::kProtocolViolation, frame.error);
@@ -265,10 +265,10 @@ void ClientConnection::handle_auth_bytes() {
       return;
     }
     std::string reply;
-    auto outcome = authenticator_->handle(frame.body, reply);
+    auto outcome = login_->authenticator->handle(frame.body, reply);
     buffer_.erase(0, frame.size);
     if (outcome == Authenticator::Outcome::kFailed) {
-      if (!look_up_again()) auth_failed(authenticator_->failure_detail());
+      if (!look_up_again()) auth_failed(login_->authenticator->failure_detail());
       return;
     }
     if (outcome != Authenticator::Outcome::kOk) {
@@ -306,19 +306,19 @@ void ClientConnection::authenticated(std::string out) {
   std::string server_user = database.user.empty() ? user_ : database.user;
   backend::ServerTarget target = pool::server_target(*config_, database, server_user);
   std::string learned_secret;
-  if (target.secret.empty() && server_user == user_ && looked_up_ &&
-      !protocol::parse_scram_verifier(looked_up_->secret)) {
-    learned_secret = looked_up_->secret;  // auth_query's md5 hash (or password) logs in as well
+  if (target.secret.empty() && server_user == user_ && login_->looked_up &&
+      !protocol::parse_scram_verifier(login_->looked_up->secret)) {
+    learned_secret = login_->looked_up->secret;  // auth_query's md5 hash (or password) logs in as well
     target.secret = learned_secret;
   }
-  if (target.secret.empty() && server_user == user_ && authenticator_) {
+  if (target.secret.empty() && server_user == user_ && login_->authenticator) {
     // No password to log in with: a SCRAM verifier, usable only with the client's own proof
     // (the authenticator has keys only after a SCRAM login against a verifier).
-    target.scram_client_key = authenticator_->scram_client_key();
-    target.scram_server_key = authenticator_->scram_server_key();
+    target.scram_client_key = login_->authenticator->scram_client_key();
+    target.scram_server_key = login_->authenticator->scram_server_key();
   }
-  authenticator_.reset();
-  looked_up_.reset();
+  login_->authenticator.reset();
+  login_->looked_up.reset();
   apply_timeouts();
   if (replication_ != ReplicationMode::kNone) {
     start_replication(std::move(target), std::move(out), std::move(early));
@@ -393,7 +393,7 @@ void ClientConnection::console_login(std::string out) {
     fail(ss::kCannotConnectNow, "the admin console is not available");
     return;
   }
-  authenticator_.reset();
+  login_->authenticator.reset();
   std::string early = std::move(buffer_);
   buffer_.clear();
   console_ = std::make_unique<ConsoleSession>(*context_.console, role);
@@ -428,22 +428,23 @@ void ClientConnection::console_login(std::string out) {
 
 void ClientConnection::greet(const backend::ParameterSet& server_parameters, std::string out) {
   backend::ParameterSet shown = server_parameters;
-  for (const auto& [name, value] : parameters_.entries()) shown.set(name, value);
+  for (const auto& [name, value] : parameters_) shown.set(name, value);
   // The client's view starts as the server's defaults plus what it asked for.
-  for (const auto& [name, value] : shown.entries()) {
-    if (!backend::canonical_parameter(name, tracked_).empty()) parameters_.set(name, value);
+  for (const auto& [name, value] : shown) {
+    if (!backend::canonical_parameter(name, context_.tracked_parameters).empty()) parameters_.set(name, value);
   }
   send_welcome(shown, std::move(out));
   enter_idle();
 }
 
 void ClientConnection::send_welcome(const backend::ParameterSet& shown, std::string out) {
-  for (const auto& [name, value] : shown.entries()) {
+  for (const auto& [name, value] : shown) {
     protocol::append_parameter_status(out, name, value);
   }
   protocol::append_backend_key_data(out, cancel_pid_, cancel_key_);
   protocol::append_ready_for_query(out, 'I');
   stream_->write(out);
+  context_.parameter_interner.share(parameters_);
   greeted_ = true;
   ++context_.pools.events().clients_accepted;
 }

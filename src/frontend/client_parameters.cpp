@@ -59,7 +59,7 @@ bool ClientConnection::take_replication_request(const protocol::StartupMessage& 
   const auto& ignored = config_->settings.ignore_startup_parameters;
   for (const auto& [name, parameter] : message.parameters) {
     if (!is_connection_parameter(name) && !listed(ignored, name)) {
-      replication_parameters_.emplace_back(name, parameter);
+      login_->replication_parameters.emplace_back(name, parameter);
     }
   }
   return true;
@@ -68,10 +68,11 @@ bool ClientConnection::take_replication_request(const protocol::StartupMessage& 
 bool ClientConnection::take_startup_parameters(const protocol::StartupMessage& message) {
   if (!take_replication_request(message)) return false;
   const auto& ignored = config_->settings.ignore_startup_parameters;
-  tracked_ = backend::tracked_parameters(config_->settings.track_extra_parameters);
+  auto& tracked = context_.tracked_parameters;
+  if (tracked.empty()) tracked = backend::tracked_parameters(config_->settings.track_extra_parameters);
   auto take = [&](const std::string& name, const std::string& value) {
     if (listed(ignored, name)) return;
-    std::string canonical = backend::canonical_parameter(name, tracked_);
+    std::string canonical = backend::canonical_parameter(name, tracked);
     if (!canonical.empty()) {
       parameters_.set(canonical, value);
     } else {
@@ -98,19 +99,21 @@ bool ClientConnection::greets_without_server(const backend::ParameterSet& welcom
   // A server has to check the values first (PostgreSQL refuses a bad one at login) and show
   // how it spells them.
   if (!session_settings_.empty()) return false;
-  for (const auto& [name, value] : parameters_.entries()) {
+  std::optional<std::string_view> respelled_encoding;  // set after the walk: set() moves entries
+  for (const auto& [name, value] : parameters_) {
     if (name == "application_name") continue;  // free text, shown as given
-    const std::string* shown = welcome.get(name);
-    if (shown == nullptr) return false;
+    auto shown = welcome.get(name);
+    if (!shown) return false;
     if (*shown == value) continue;
     if (name != "client_encoding" || encoding_key(*shown) != encoding_key(value)) return false;
-    parameters_.set(name, *shown);
+    respelled_encoding = shown;
   }
+  if (respelled_encoding) parameters_.set("client_encoding", *respelled_encoding);
   return true;
 }
 
 std::string ClientConnection::server_sync_sql(const backend::ServerConnection& server) const {
-  return backend::sync_statements(parameters_, server.parameters(), tracked_) +
+  return backend::sync_statements(parameters_, server.parameters(), context_.tracked_parameters) +
          backend::session_settings_statements(session_settings_, server.applied_settings());
 }
 

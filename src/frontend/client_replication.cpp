@@ -22,7 +22,7 @@ constexpr std::size_t kMaxEarlyBytes = 64 * 1024;
 
 void ClientConnection::start_replication(backend::ServerTarget target, std::string out,
                                          std::string early) {
-  target.startup_parameters = std::move(replication_parameters_);
+  target.startup_parameters = std::move(login_->replication_parameters);
   target.connect_query.clear();  // SQL that a physical walsender would refuse
   stream_->write(out);
   state_ = ClientState::kReplication;

@@ -37,7 +37,22 @@ void ClientConnection::apply_timeouts() {
   wait_notify_ = util::seconds_to_duration(settings.query_wait_notify);
 }
 
+bool ClientConnection::login_over() const {
+  switch (state_) {
+    case ClientState::kIdle:
+    case ClientState::kWaiting:
+    case ClientState::kActive:
+    case ClientState::kConsole:
+      return true;
+    case ClientState::kReplication:
+      return greeted_;
+    default:
+      return false;
+  }
+}
+
 void ClientConnection::check_timeouts(util::TimePoint now) {
+  if (login_ && login_over()) login_.reset();
   auto expired = [now](util::TimePoint since, util::Duration limit) {
     return limit > util::Duration{} && now - since >= limit;
   };
@@ -47,11 +62,11 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
       [[fallthrough]];
     case ClientState::kStartup:
     case ClientState::kAuth:
-      if (lookup_ && now >= lookup_deadline_) {
+      if (login_ && login_->lookup && now >= login_->lookup_deadline) {
         on_lookup_answer({backend::AuthQueryAnswer::Kind::kError, {}, "auth_query timed out"});
         return;
       }
-      if (expired(connected_at_, login_timeout_)) {
+      if (login_ && expired(connected_at_, login_->login_timeout)) {
         context_.pools.events().count(metrics::Timeout::kClientLoginTimeout);
         refuse(metrics::Refusal::kLoginTimeout, ss::kProtocolViolation,
                "client_login_timeout (server down or wrong password?)");

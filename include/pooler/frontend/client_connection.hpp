@@ -92,7 +92,9 @@ class ClientConnection final : public net::StreamHandler,
   // Bytes queued for the client, not yet sent.
   std::size_t unsent_bytes() const { return stream_->queued_bytes(); }
   // Named prepared statements it holds (tracked in transaction and statement mode).
-  std::size_t prepared_statement_count() const { return statements_.size(); }
+  std::size_t prepared_statement_count() const {
+    return tracking_ ? tracking_->statements.size() : 0;
+  }
   // What its startup packet's `replication` asked for.
   ReplicationMode replication() const { return replication_; }
   // A replication connection's own server, while it is open.
@@ -112,7 +114,7 @@ class ClientConnection final : public net::StreamHandler,
   void on_server_drained() override;
   void on_query_timeout() override;
   void on_server_fast_close(const char* reason) override;
-  protocol::ClientStatements* client_statements() override { return &statements_; }
+  protocol::ClientStatements* client_statements() override { return &tracking().statements; }
   // pool::Waiter
   void on_server_granted(pool::ServerLease lease) override;
   void on_wait_failed(const std::string& sqlstate, const std::string& message) override;
@@ -220,7 +222,6 @@ class ClientConnection final : public net::StreamHandler,
   util::TimePoint wait_started_;
   util::Duration login_wait_{};  // waited for the server that only greeted, not yet counted
   util::TimePoint idle_since_;    // when it last had nothing to do (kIdle or kActive)
-  util::Duration login_timeout_{};
   util::Duration idle_timeout_{};
   util::Duration idle_transaction_timeout_{};
   util::Duration transaction_timeout_{};
@@ -232,43 +233,59 @@ class ClientConnection final : public net::StreamHandler,
   std::string database_;
   std::string user_;
   std::shared_ptr<const config::Config> config_;  // the config this client logged in under
-  std::unique_ptr<Authenticator> authenticator_;
-  // The password method this login uses: auth_type, or with hba the matching rule's.
-  config::AuthType auth_type_ = config::AuthType::kMd5;
-  // auth_query: where this client's users are looked up, the look-up under way, what it found.
-  std::optional<LookupPlan> lookup_plan_;
-  std::unique_ptr<SecretLookup> lookup_;
-  std::optional<config::UserSecret> looked_up_;
-  util::TimePoint lookup_deadline_;
-  bool answer_from_cache_ = false;
-  bool looking_up_again_ = false;
+  // What only the login needs, apart so that a logged-in client does not carry it: the janitor
+  // frees it once the login is over (not at once: the login's own call chain may still read it).
+  struct Login {
+    Login(std::shared_ptr<const net::TlsContext> tls, util::Duration timeout)
+        : tls_context(std::move(tls)), login_timeout(timeout) {}
+    std::unique_ptr<Authenticator> authenticator;
+    // The password method this login uses: auth_type, or with hba the matching rule's.
+    config::AuthType auth_type = config::AuthType::kMd5;
+    // auth_query: where this client's users are looked up, the look-up under way, what it found.
+    std::unique_ptr<LookupPlan> lookup_plan;
+    std::unique_ptr<SecretLookup> lookup;
+    std::optional<config::UserSecret> looked_up;
+    util::TimePoint lookup_deadline;
+    bool answer_from_cache = false;
+    bool looking_up_again = false;
+    bool direct_tls = false;  // TLS began with a ClientHello, not an SSLRequest
+    std::shared_ptr<const net::TlsContext> tls_context;  // the client_tls of its accept
+    // A replication connection's startup parameters, for its own server's startup packet.
+    std::vector<std::pair<std::string, std::string>> replication_parameters;
+    util::Duration login_timeout;  // client_login_timeout
+  };
+  // Past the login: greeted, on the console, or streaming replication.
+  bool login_over() const;
+  std::unique_ptr<Login> login_;
   backend::ParameterSet parameters_;  // what the client asked for or set since
   backend::ParameterSet session_settings_;  // from its startup packet; never reported
-  std::vector<std::string> tracked_;
   pool::Pool* pool_ = nullptr;
   pool::ServerLease server_;
   protocol::MessageScanner scanner_;
   // Prepared-statement tracking: the messages the rewriter reads, the client's names, and the
-  // rewritten bytes each way (buffers reused).
-  protocol::MessageSplitter splitter_;
-  protocol::ClientStatements statements_;
-  std::string to_server_;
-  std::string to_client_;
+  // rewritten bytes each way (buffers reused). Made on first use: a client of an untracked pool
+  // never has one.
+  struct StatementTracking {
+    explicit StatementTracking(std::size_t max_packet_size);
+    protocol::MessageSplitter splitter;
+    protocol::ClientStatements statements;
+    std::string to_server;
+    std::string to_client;
+  };
+  StatementTracking& tracking();
+  std::unique_ptr<StatementTracking> tracking_;
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool greeted_ = false;
   bool ran_transaction_ = false;  // a transaction (or statement) of its own has completed
   bool console_requested_ = false;
-  bool direct_tls_ = false;  // TLS began with a ClientHello, not an SSLRequest
-  std::shared_ptr<const net::TlsContext> tls_context_;  // the client_tls of its accept
   std::unique_ptr<ConsoleSession> console_;
   ReplicationMode replication_ = ReplicationMode::kNone;
-  std::vector<std::pair<std::string, std::string>> replication_parameters_;
   std::unique_ptr<ReplicationLink> replication_link_;
   struct Finish {
     const char* sqlstate;
     std::string message;
   };
-  std::optional<Finish> finish_;  // set by finish_at_boundary while a transaction is open
+  std::unique_ptr<Finish> finish_;  // set by finish_at_boundary while a transaction is open
   std::int32_t cancel_pid_ = 0;
   std::int32_t cancel_key_ = 0;
   // Only a CancelRequest connection has one: its cancel's callback holds it weakly, so it

@@ -3,7 +3,10 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "pooler/backend/parameter_set.hpp"
 #include "pooler/config/config.hpp"
 #include "pooler/frontend/console_port.hpp"
 #include "pooler/net/graveyard.hpp"
@@ -31,6 +34,11 @@ struct FrontendContext {
   // Renames clients' prepared statements onto the servers they are given (transaction and
   // statement mode); set by the registry.
   protocol::StatementRewriter* rewriter = nullptr;
+  // The session parameters kept in step (backend::tracked_parameters); track_extra_parameters
+  // is a restart setting, so one list serves every client. Filled at the first login.
+  std::vector<std::string> tracked_parameters{};
+  // Greeted clients' parameter sets share buffers through it.
+  backend::ParameterInterner parameter_interner{};
   // Shutting down: only admin console logins are let in (through the unix socket kept open).
   bool refusing_logins = false;
 };
