@@ -113,7 +113,8 @@ std::string canonical_parameter(std::string_view name, const std::vector<std::st
 }
 
 std::string sync_statements(const ParameterSet& wanted, const ParameterSet& server,
-                            const std::vector<std::string>& tracked) {
+                            const std::vector<std::string>& tracked, SyncMemo* memo) {
+  if (memo != nullptr && memo->in_step(wanted, server)) return {};
   std::string sql;
   for (const auto& name : tracked) {
     auto want = wanted.get(name);
@@ -122,6 +123,7 @@ std::string sync_statements(const ParameterSet& wanted, const ParameterSet& serv
     if (have && *have == *want) continue;
     sql += "SET " + name + " = " + protocol::quote_literal(*want) + ";";
   }
+  if (memo != nullptr && sql.empty()) memo->remember(wanted, server);
   return sql;
 }
 

@@ -272,7 +272,9 @@ void ClientConnection::use_server(pool::ServerLease lease) {
     stats.wait_time_us += waited_us;
     stats.wait_histogram.observe_us(waited_us);
   }
-  spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
+  if (spdlog::should_log(spdlog::level::debug)) {  // prefix() formats: not per transaction
+    spdlog::debug("{} assigned server S-{:#x}", prefix(), server_->id());
+  }
   server_->attach(*this);
   idle_since_ = now;
   if (greeted_) state_ = ClientState::kActive;
@@ -393,7 +395,9 @@ void ClientConnection::send_rewritten(util::Bytes data) {
 
 void ClientConnection::release_server() {
   if (!server_) return;
-  spdlog::debug("{} released server S-{:#x}", prefix(), server_->id());
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("{} released server S-{:#x}", prefix(), server_->id());
+  }
   server_->detach();
   if (scanner_.at_boundary() && !unsynced_) {
     server_.release();

@@ -113,7 +113,8 @@ bool ClientConnection::greets_without_server(const backend::ParameterSet& welcom
 }
 
 std::string ClientConnection::server_sync_sql(const backend::ServerConnection& server) const {
-  return backend::sync_statements(parameters_, server.parameters(), context_.tracked_parameters) +
+  return backend::sync_statements(parameters_, server.parameters(), context_.tracked_parameters,
+                                  &server.parameter_sync_memo()) +
          backend::session_settings_statements(session_settings_, server.applied_settings());
 }
 

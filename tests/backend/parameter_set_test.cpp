@@ -159,3 +159,27 @@ TEST_CASE("interned parameter sets share one buffer and a change to one leaves t
   CHECK(first.empty());
   CHECK(*copy.get("TimeZone") == "UTC");
 }
+
+TEST_CASE("a sync memo skips the comparison only while neither set has changed") {
+  auto tracked = tracked_parameters({});
+  pooler::backend::SyncMemo memo;
+  ParameterSet client;
+  client.set("TimeZone", "UTC");
+  ParameterSet server;
+  server.set("TimeZone", "UTC");
+  server.set("server_version", "15.8");
+  CHECK(sync_statements(client, server, tracked, &memo).empty());
+  CHECK(memo.in_step(client, server));
+  // The client changes its value: the memo no longer applies and the SET comes back.
+  client.set("TimeZone", "Europe/Paris");
+  CHECK_FALSE(memo.in_step(client, server));
+  CHECK(sync_statements(client, server, tracked, &memo) == "SET TimeZone = E'Europe/Paris';");
+  // The server catches up (its ParameterStatus): in step again, and remembered again.
+  server.set("TimeZone", "Europe/Paris");
+  CHECK(sync_statements(client, server, tracked, &memo).empty());
+  CHECK(memo.in_step(client, server));
+  // The server alone changes: compared again.
+  server.set("timezone", "UTC");
+  CHECK_FALSE(memo.in_step(client, server));
+  CHECK_FALSE(sync_statements(client, server, tracked, &memo).empty());
+}

@@ -57,6 +57,11 @@ class ParameterSet {
   std::size_t size() const;
   bool empty() const { return packed().empty(); }
   void clear() { packed_.reset(); }
+  // The same buffer, not only equal values: true only while neither set has changed since one
+  // was copied from the other (or both were interned together).
+  bool shares_buffer_with(const ParameterSet& other) const {
+    return packed_ != nullptr && packed_ == other.packed_;
+  }
 
  private:
   friend class ParameterInterner;
@@ -89,8 +94,27 @@ std::vector<std::string> tracked_parameters(const std::vector<std::string>& extr
 // `name` is not tracked.
 std::string canonical_parameter(std::string_view name, const std::vector<std::string>& tracked);
 
+// The pair of sets a sync last found in step. Sets copy on change, so while both still share
+// their buffers with the remembered pair they are still in step: the sync a transaction-mode
+// server does at every assignment then costs two pointer compares.
+class SyncMemo {
+ public:
+  bool in_step(const ParameterSet& wanted, const ParameterSet& server) const {
+    return wanted_.shares_buffer_with(wanted) && server_.shares_buffer_with(server);
+  }
+  void remember(const ParameterSet& wanted, const ParameterSet& server) {
+    wanted_ = wanted;
+    server_ = server;
+  }
+
+ private:
+  ParameterSet wanted_;
+  ParameterSet server_;
+};
+
 // SET statements that bring `server` to `wanted` for the tracked names; empty when in step.
+// With a memo, a pair found in step is remembered and not compared again.
 std::string sync_statements(const ParameterSet& wanted, const ParameterSet& server,
-                            const std::vector<std::string>& tracked);
+                            const std::vector<std::string>& tracked, SyncMemo* memo = nullptr);
 
 }  // namespace pooler::backend

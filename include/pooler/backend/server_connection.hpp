@@ -204,6 +204,8 @@ class ServerConnection final : public net::StreamHandler {
   // The session settings the pooler applied for its client (session_settings.hpp); a reset
   // query's DISCARD ALL clears them.
   const ParameterSet& applied_settings() const { return applied_settings_; }
+  // The client parameters it was last found in step with (frontend's sync at assignment).
+  SyncMemo& parameter_sync_memo() const { return parameter_sync_memo_; }
   void set_applied_settings(const ParameterSet& settings) { applied_settings_ = settings; }
   // The first error of the last internal statement (what a failed parameter sync tells).
   const protocol::ErrorFields& internal_error() const { return internal_error_; }
@@ -278,6 +280,7 @@ class ServerConnection final : public net::StreamHandler {
   std::unique_ptr<protocol::ScramClientSession> scram_;
   ParameterSet parameters_;
   ParameterSet applied_settings_;
+  mutable SyncMemo parameter_sync_memo_;
   std::int32_t backend_pid_ = 0;
   std::int32_t backend_key_ = 0;
   ServerPeer* peer_ = nullptr;
