@@ -51,6 +51,7 @@ run: deps build
 
 bench: deps build
 	bench/run.sh
+	bench/idle_memory.sh
 
 format:
 	find src include tests -name '*.cpp' -o -name '*.h' -o -name '*.hpp' | xargs -r clang-format -i
