@@ -1,4 +1,4 @@
-"""Holds N logged-in asyncpg connections open to one pooler until stdin closes (bench/idle_memory.sh).
+"""Holds N logged-in asyncpg connections open to a pooler until killed (bench/idle_memory.sh).
 
 Prints "ready N" once all N are logged in; connections open 50 at a time, as an application's pool
 would grow, so the pooler sees logins and not a thundering herd.

@@ -34,27 +34,32 @@ for target in "${targets[@]}"; do
     >"$work/$target.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  wait_listening "$pid" "${port[$target]}" || die "$target did not start: $(tail -n 5 "$work/$target.log")"
+  wait_listening "$pid" "${port[$target]}" ||
+    die "$target did not start: $(tail -n 5 "$work/$target.log")"
   # One client first, so the pool's server and everything a first login builds are in the base.
   "$pg_bin/psql" -X -q -h 127.0.0.1 -p "${port[$target]}" -U bench -c 'SELECT 1' bench >/dev/null
   sleep 1
   base[$target]=$(rss_kib "$pid")
   say "$target: ${base[$target]} KiB with no client; opening $clients idle clients"
-  coproc holder { exec /usr/bin/python3 "$repo/bench/hold_clients.py" "${port[$target]}" "$clients" 2>&1; }
+  coproc holder {
+    exec /usr/bin/python3 "$repo/bench/hold_clients.py" "${port[$target]}" "$clients" 2>&1
+  }
   read -r line <&"${holder[0]}" || true
   [[ $line == "ready $clients" ]] || die "$target: holding clients failed: $line"
   sleep 2  # let pooled servers and timers settle
   held[$target]=$(rss_kib "$pid")
   per_client[$target]=$(((held[$target] - base[$target]) * 1024 / clients))
   say "$target: ${held[$target]} KiB with $clients idle clients"
-  exec {holder[1]}>&-
+  # shellcheck disable=SC2154 # holder_PID is set by coproc
+  kill "$holder_PID" 2>/dev/null || true
   wait "$holder_PID" 2>/dev/null || true
   stop "$pid"
 done
 
 row() { printf '| %-10s | %17s | %20s | %17s |\n' "$@"; }
 {
-  echo "Memory per idle client: VmRSS with no client and with $clients idle logged-in asyncpg connections; transaction mode, default_pool_size=20; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "Memory per idle client: VmRSS after one client came and went, and with $clients idle logged-in"
+  echo "asyncpg connections; transaction mode, default_pool_size=20; $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "pooler $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'); $(pgbouncer --version | head -n 1)"
   echo
   row target "RSS, no client" "RSS, $clients clients" "bytes per client"

@@ -307,7 +307,9 @@ void ClientConnection::serve_with_server() {
   if (!greeted_) {
     // It sees the values as the server spells them (client_encoding=utf-8 shows as UTF8).
     for (const auto& [name, value] : server_->parameters()) {
-      if (!backend::canonical_parameter(name, context_.tracked_parameters).empty()) parameters_.set(name, value);
+      if (!backend::canonical_parameter(name, context_.tracked_parameters).empty()) {
+        parameters_.set(name, value);
+      }
     }
     if (pool_->settings().mode == PoolMode::kSession) {
       // The server's real pid, so pg_backend_pid() and notification pids agree with it.

@@ -234,7 +234,8 @@ void ClientConnection::no_such_user() {
 
 void ClientConnection::auth_failed(const std::string& detail) {
   spdlog::info("{} {}: {}", prefix(), login_->authenticator->failure_message(), detail);
-  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword, login_->authenticator->failure_message());
+  refuse(metrics::Refusal::kAuthFailed, ss::kInvalidPassword,
+         login_->authenticator->failure_message());
 }
 
 void ClientConnection::password_accepted(std::string out) {
@@ -308,7 +309,8 @@ void ClientConnection::authenticated(std::string out) {
   std::string learned_secret;
   if (target.secret.empty() && server_user == user_ && login_->looked_up &&
       !protocol::parse_scram_verifier(login_->looked_up->secret)) {
-    learned_secret = login_->looked_up->secret;  // auth_query's md5 hash (or password) logs in as well
+    // auth_query's md5 hash (or password) logs in as well
+    learned_secret = login_->looked_up->secret;
     target.secret = learned_secret;
   }
   if (target.secret.empty() && server_user == user_ && login_->authenticator) {
@@ -431,7 +433,9 @@ void ClientConnection::greet(const backend::ParameterSet& server_parameters, std
   for (const auto& [name, value] : parameters_) shown.set(name, value);
   // The client's view starts as the server's defaults plus what it asked for.
   for (const auto& [name, value] : shown) {
-    if (!backend::canonical_parameter(name, context_.tracked_parameters).empty()) parameters_.set(name, value);
+    if (!backend::canonical_parameter(name, context_.tracked_parameters).empty()) {
+      parameters_.set(name, value);
+    }
   }
   send_welcome(shown, std::move(out));
   enter_idle();

@@ -69,7 +69,9 @@ bool ClientConnection::take_startup_parameters(const protocol::StartupMessage& m
   if (!take_replication_request(message)) return false;
   const auto& ignored = config_->settings.ignore_startup_parameters;
   auto& tracked = context_.tracked_parameters;
-  if (tracked.empty()) tracked = backend::tracked_parameters(config_->settings.track_extra_parameters);
+  if (tracked.empty()) {
+    tracked = backend::tracked_parameters(config_->settings.track_extra_parameters);
+  }
   auto take = [&](const std::string& name, const std::string& value) {
     if (listed(ignored, name)) return;
     std::string canonical = backend::canonical_parameter(name, tracked);

@@ -14,17 +14,27 @@ ClientRegistry::~ClientRegistry() { close_all(); }
 ClientConnection& ClientRegistry::accept(std::unique_ptr<net::Stream> stream) {
   auto client = std::make_unique<ClientConnection>(context_, std::move(stream), next_id_++);
   ClientConnection* raw = client.get();
-  clients_.emplace(raw, std::move(client));
+  raw->set_registry_slot(clients_.size());
+  clients_.push_back(std::move(client));
   raw->start();
   return *raw;
 }
 
 void ClientRegistry::retire(ClientConnection& client) {
   forget_cancel_key(client);
-  auto it = clients_.find(&client);
-  if (it == clients_.end()) return;
-  context_.graveyard.bury(std::move(it->second));
-  clients_.erase(it);
+  if (auto taken = take(client)) context_.graveyard.bury(std::move(taken));
+}
+
+std::unique_ptr<ClientConnection> ClientRegistry::take(ClientConnection& client) {
+  std::size_t slot = client.registry_slot();
+  if (slot >= clients_.size() || clients_[slot].get() != &client) return nullptr;
+  std::unique_ptr<ClientConnection> taken = std::move(clients_[slot]);
+  if (slot + 1 != clients_.size()) {
+    clients_[slot] = std::move(clients_.back());
+    clients_[slot]->set_registry_slot(slot);
+  }
+  clients_.pop_back();
+  return taken;
 }
 
 void ClientRegistry::forget_cancel_key(const ClientConnection& client) {
@@ -134,22 +144,22 @@ bool ClientRegistry::kill(std::uint64_t id, const std::string& message) {
 
 std::size_t ClientRegistry::data_clients() const {
   std::size_t n = 0;
-  for (const auto& [ptr, client] : clients_) {
+  for (const auto& client : clients_) {
     if (!client->console_client()) ++n;
   }
   return n;
 }
 
 void ClientRegistry::adopt_config(const std::shared_ptr<const config::Config>& config) {
-  for (auto& [ptr, client] : clients_) client->adopt_config(config);
+  for (auto& client : clients_) client->adopt_config(config);
 }
 
 void ClientRegistry::close_all() {
   while (!clients_.empty()) {
-    auto* client = clients_.begin()->first;
-    client->fail(protocol::sqlstate::kAdminShutdown, "pooler is shutting down");
+    ClientConnection& client = *clients_.back();
+    client.fail(protocol::sqlstate::kAdminShutdown, "pooler is shutting down");
     // fail() retires the client; guard against a client that was already closed.
-    clients_.erase(client);
+    take(client);
   }
 }
 

@@ -49,7 +49,9 @@ TEST_CASE("a value changed in the middle keeps the entries around it and their o
   set.set("DateStyle", "ISO, MDY");
   CHECK(set.set("timezone", "America/Argentina/Buenos_Aires"));
   std::vector<std::string> seen;
-  for (const auto& [name, value] : set) seen.push_back(std::string(name) + "=" + std::string(value));
+  for (const auto& [name, value] : set) {
+    seen.push_back(std::string(name) + "=" + std::string(value));
+  }
   CHECK(seen == std::vector<std::string>{"client_encoding=UTF8",
                                          "TimeZone=America/Argentina/Buenos_Aires",
                                          "DateStyle=ISO, MDY"});

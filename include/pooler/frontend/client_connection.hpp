@@ -67,6 +67,9 @@ class ClientConnection final : public net::StreamHandler,
   void check_timeouts(util::TimePoint now);
 
   std::uint64_t id() const { return id_; }
+  // Where the ClientRegistry keeps it; the registry's bookkeeping, set by it alone.
+  std::size_t registry_slot() const { return registry_slot_; }
+  void set_registry_slot(std::size_t slot) { registry_slot_ = slot; }
   std::int32_t cancel_pid() const { return cancel_pid_; }
   std::int32_t cancel_key() const { return cancel_key_; }
   ClientState state() const { return state_; }
@@ -215,6 +218,7 @@ class ClientConnection final : public net::StreamHandler,
   FrontendContext& context_;
   std::unique_ptr<net::Stream> stream_;
   std::uint64_t id_;
+  std::size_t registry_slot_ = 0;
   ClientState state_ = ClientState::kStartup;
   net::PeerInfo peer_;
   util::TimePoint connected_at_;

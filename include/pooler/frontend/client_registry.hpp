@@ -65,7 +65,7 @@ class ClientRegistry {
   }
   template <typename F>
   void for_each(F&& f) const {
-    for (const auto& [ptr, client] : clients_) f(*client);
+    for (const auto& client : clients_) f(*client);
   }
   // The janitor's walk: each client checks its own timeouts.
   void tick();
@@ -74,8 +74,8 @@ class ClientRegistry {
   template <typename Select, typename F>
   void for_each_selected(Select&& select, F&& f) {
     std::vector<ClientConnection*> picked;
-    for (auto& [ptr, client] : clients_) {
-      if (select(*client)) picked.push_back(ptr);
+    for (auto& client : clients_) {
+      if (select(*client)) picked.push_back(client.get());
     }
     for (ClientConnection* client : picked) f(*client);
   }
@@ -95,7 +95,11 @@ class ClientRegistry {
   protocol::StatementRewriter rewriter_{statement_catalog_};
   FrontendContext context_;
   std::uint64_t next_id_ = 1;
-  std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> clients_;
+  // Each client knows its slot (registry_slot), so retiring one moves the last into its place:
+  // a pointer per client, where a hash map would cost a node.
+  std::vector<std::unique_ptr<ClientConnection>> clients_;
+  // Takes the client out of clients_; nullptr if it is not there.
+  std::unique_ptr<ClientConnection> take(ClientConnection& client);
   // Several clients may show one pid: a session-mode server's, to each client it served.
   std::unordered_multimap<std::int32_t, ClientConnection*> by_cancel_pid_;
   void forget_cancel_key(const ClientConnection& client);

@@ -21,7 +21,9 @@ class MessageScanner {
 
   MessageScanner(std::size_t max_packet_size, std::string_view captured_types)
       : max_packet_size_(max_packet_size) {
-    for (char t : captured_types) captured_.set(static_cast<unsigned char>(t));
+    for (char t : captured_types) {
+      if (static_cast<unsigned char>(t) < kTypes) captured_.set(static_cast<unsigned char>(t));
+    }
   }
 
   // Walks `chunk`, calling on_message(type, body) at the end of each message (body is empty for
@@ -35,7 +37,7 @@ class MessageScanner {
         if (!header_.gather(chunk, pos)) break;
         if (!valid_message_length(header_.length(), max_packet_size_)) return false;
         remaining_ = header_.length() - 4;
-        capturing_ = captured_.test(header_.type());
+        capturing_ = header_.type() < kTypes && captured_[header_.type()];
         body_.clear();
       }
       std::size_t take = std::min<std::size_t>(remaining_, chunk.size() - pos);
@@ -63,8 +65,10 @@ class MessageScanner {
   void reset() { header_.clear(); }
 
  private:
+  // Message types are ASCII: a type byte from 128 up is never one the owner asks for.
+  static constexpr std::size_t kTypes = 128;
   std::size_t max_packet_size_;
-  std::bitset<256> captured_;
+  std::bitset<kTypes> captured_;
   MessageHeader header_;
   std::uint32_t remaining_ = 0;
   bool capturing_ = false;
