@@ -1,8 +1,8 @@
 // Stream implementation: one write in flight at a time, later writes coalesce into a second
 // buffer, so steady-state forwarding needs no allocation per message. Most writes go straight to
 // the socket; only bytes it does not take need the write request and buffers, which are made
-// then and given back once drained, so an idle stream holds none. A TLS stream puts its
-// TlsSession between the socket and the owner.
+// then and given back once drained, so an idle plain stream holds none. A TLS stream puts its
+// TlsSession between the socket and the owner, and keeps its buffers for the records it makes.
 #include "pooler/net/stream.hpp"
 
 #include <netinet/in.h>
@@ -22,19 +22,20 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   Loop* loop = nullptr;
   Kind kind = Kind::kTcp;
   StreamHandler* handler = nullptr;
-  // A uv_write under way: its request and the bytes it sends, owned by libuv until its callback.
-  struct Write {
+  // What is queued: the uv_write under way (its request and bytes are libuv's until its
+  // callback) and what waits for it to finish.
+  struct Buffers {
     uv_write_t req{};
-    std::string bytes;
+    std::string in_flight;
+    std::string pending;
   };
   // A connect under way (server streams only).
   struct Connect {
     uv_connect_t req{};
     std::function<void(int)> done;
   };
-  std::unique_ptr<Write> in_flight;
+  std::unique_ptr<Buffers> buffers;  // null while nothing is queued
   std::unique_ptr<Connect> connecting;
-  std::string pending;    // waits for in_flight to finish
   bool writing = false;
   bool reading = false;  // the owner wants to read
   bool receiving = false;  // libuv is reading: wanted, and not held by a suspension
@@ -49,7 +50,14 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   explicit Impl(Loop& loop_) : loop(&loop_) { loop->suspension().join(this); }
   ~Impl() { loop->suspension().leave(this); }
 
-  std::size_t queued() const { return (in_flight ? in_flight->bytes.size() : 0) + pending.size(); }
+  std::size_t queued() const {
+    return buffers ? buffers->in_flight.size() + buffers->pending.size() : 0;
+  }
+  bool nothing_pending() const { return !buffers || buffers->pending.empty(); }
+  std::string& pending() {
+    if (!buffers) buffers = std::make_unique<Buffers>();
+    return buffers->pending;
+  }
 
   void on_suspension_changed() override { update_receiving(); }
   std::size_t unsent_bytes() const override { return closing ? 0 : queued(); }
@@ -100,16 +108,15 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   }
 
   void flush() {
-    if (writing || pending.empty() || closing) return;
-    if (!in_flight) in_flight = std::make_unique<Write>();
-    in_flight->bytes.swap(pending);
-    pending.clear();
-    uv_buf_t buf = uv_buf_init(in_flight->bytes.data(), in_flight->bytes.size());
-    in_flight->req.data = this;
-    int rc = uv_write(&in_flight->req, &h.stream, &buf, 1, [](uv_write_t* req, int status) {
+    if (writing || nothing_pending() || closing) return;
+    buffers->in_flight.swap(buffers->pending);
+    buffers->pending.clear();
+    uv_buf_t buf = uv_buf_init(buffers->in_flight.data(), buffers->in_flight.size());
+    buffers->req.data = this;
+    int rc = uv_write(&buffers->req, &h.stream, &buf, 1, [](uv_write_t* req, int status) {
       auto* self = static_cast<Impl*>(req->data);
       self->writing = false;
-      self->in_flight->bytes.clear();
+      self->buffers->in_flight.clear();
       if (status < 0) {
         if (status != UV_ECANCELED) self->fail(status);
         return;
@@ -117,7 +124,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
       self->after_write();
     });
     if (rc < 0) {
-      in_flight->bytes.clear();
+      buffers->in_flight.clear();
       fail(rc);
       return;
     }
@@ -127,11 +134,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   void after_write() {
     if (closing) return;
     flush();
-    if (!writing) {
-      // Drained: the buffers go back, an idle stream keeps none.
-      in_flight.reset();
-      std::string().swap(pending);
-    }
+    if (!writing && !tls) buffers.reset();  // drained: an idle plain stream keeps none
     if (queued() == 0 && close_when_flushed) {
       close_now();
       return;
@@ -150,7 +153,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
       return;
     }
     stop_reading();
-    pending.clear();
+    if (buffers) buffers->pending.clear();
     if (h_ != nullptr) h_->on_disconnect(status);
   }
 
@@ -163,7 +166,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   // the session, however many records it made.
   void tls_output(util::Bytes ciphertext) override {
     if (closing) return;
-    pending.append(reinterpret_cast<const char*>(ciphertext.data()), ciphertext.size());
+    pending().append(reinterpret_cast<const char*>(ciphertext.data()), ciphertext.size());
   }
   bool tls_plaintext(util::Bytes plaintext) override {
     if (handler == nullptr || closing) return false;
@@ -177,14 +180,15 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
 
   // Sends what the queue holds: at once if the socket takes it, else through uv_write.
   void send_pending() {
-    if (closing || pending.empty()) return;
+    if (closing || nothing_pending()) return;
     if (!writing) {
-      uv_buf_t buf = uv_buf_init(pending.data(), pending.size());
+      std::string& queue = buffers->pending;
+      uv_buf_t buf = uv_buf_init(queue.data(), queue.size());
       int n = uv_try_write(&h.stream, &buf, 1);
-      if (n == static_cast<int>(pending.size())) {
-        pending.clear();
+      if (n == static_cast<int>(queue.size())) {
+        queue.clear();
       } else if (n > 0) {
-        pending.erase(0, static_cast<std::size_t>(n));
+        queue.erase(0, static_cast<std::size_t>(n));
       }
     }
     flush();
@@ -297,7 +301,7 @@ void Stream::write(util::Bytes data) {
     (void)status;
     return;
   }
-  if (!s->writing && s->pending.empty()) {
+  if (!s->writing && s->nothing_pending()) {
     uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
                                data.size());
     int n = uv_try_write(&s->h.stream, &buf, 1);
@@ -305,12 +309,12 @@ void Stream::write(util::Bytes data) {
     if (n > 0) data = data.subspan(static_cast<std::size_t>(n));
     if (n < 0 && n != UV_EAGAIN) {
       // Let the read side report it: failing here would re-enter the caller mid-write.
-      s->pending.append(reinterpret_cast<const char*>(data.data()), data.size());
+      s->pending().append(reinterpret_cast<const char*>(data.data()), data.size());
       s->flush();
       return;
     }
   }
-  s->pending.append(reinterpret_cast<const char*>(data.data()), data.size());
+  s->pending().append(reinterpret_cast<const char*>(data.data()), data.size());
   s->flush();
   if (s->queued() >= kHighWatermark) s->above_high = true;
 }
