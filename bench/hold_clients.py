@@ -15,9 +15,13 @@ async def hold(port: int, count: int) -> None:
 
     async def open_one() -> None:
         async with opening:
-            connections.append(await asyncpg.connect(
+            connection = await asyncpg.connect(
                 host="127.0.0.1", port=port, user="bench", database="bench", ssl=False,
-                statement_cache_size=0))
+                statement_cache_size=0)
+            # One query each, as a client of an application's pool has run: what a client
+            # keeps after its first transaction is counted too.
+            await connection.fetchval("SELECT 1")
+            connections.append(connection)
 
     await asyncio.gather(*(open_one() for _ in range(count)))
     print("ready", len(connections), flush=True)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Memory per idle client: the resident set (VmRSS) of Debian's pgbouncer and of pooler, each with
 # no client and then with BENCH_IDLE_CLIENTS logged-in asyncpg connections held open and idle
-# (transaction mode, default_pool_size=20), the difference divided by the clients. Printed and
-# saved to .bench/idle_memory.txt. Everything runs in a throwaway temp dir removed on exit.
+# (transaction mode, default_pool_size=20), each having run one query, the difference divided by
+# the clients. Printed and saved to .bench/idle_memory.txt. Everything runs in a throwaway temp dir removed on exit.
 # Knobs: BENCH_IDLE_CLIENTS (2000), POOLER_BIN (build/pooler).
 set -euo pipefail
 
@@ -59,7 +59,7 @@ done
 row() { printf '| %-10s | %17s | %20s | %17s |\n' "$@"; }
 {
   echo "Memory per idle client: VmRSS after one client came and went, and with $clients idle logged-in"
-  echo "asyncpg connections; transaction mode, default_pool_size=20; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "asyncpg connections that ran one query each; transaction mode, default_pool_size=20; $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "pooler $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'); $(pgbouncer --version | head -n 1)"
   echo
   row target "RSS, no client" "RSS, $clients clients" "bytes per client"
