@@ -59,7 +59,8 @@ done
 row() { printf '| %-10s | %17s | %20s | %17s |\n' "$@"; }
 {
   echo "Memory per idle client: VmRSS after one client came and went, and with $clients idle logged-in"
-  echo "asyncpg connections that ran one query each; transaction mode, default_pool_size=20; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "asyncpg connections that ran one query each; transaction mode, default_pool_size=20;"
+  date -u '+%Y-%m-%d %H:%M UTC'
   echo "pooler $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'); $(pgbouncer --version | head -n 1)"
   echo
   row target "RSS, no client" "RSS, $clients clients" "bytes per client"
