@@ -53,6 +53,12 @@ bool ClientConnection::login_over() const {
 
 void ClientConnection::check_timeouts(util::TimePoint now) {
   if (login_ && login_over()) login_.reset();
+  // An idle client that names no prepared statement keeps no tracking buffers between
+  // transactions; the next one made again costs one allocation per janitor tick at most.
+  if (tracking_ && state_ == ClientState::kIdle && tracking_->statements.size() == 0 &&
+      tracking_->splitter.at_boundary()) {
+    tracking_.reset();
+  }
   auto expired = [now](util::TimePoint since, util::Duration limit) {
     return limit > util::Duration{} && now - since >= limit;
   };
