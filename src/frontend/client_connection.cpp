@@ -349,6 +349,13 @@ void ClientConnection::send_to_server(util::Bytes data, int ready_owed) {
   send_rewritten(data);
 }
 
+std::chrono::system_clock::time_point ClientConnection::connected_wall() const {
+  // Not stored per client: the wall clock now, less the connection's age on the steady clock.
+  auto age = context_.clock.now() - connected_at_;
+  return std::chrono::system_clock::now() -
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(age);
+}
+
 ClientConnection::StatementTracking::StatementTracking(std::size_t max_packet_size)
     : splitter(max_packet_size, kRewrittenTypes) {}
 

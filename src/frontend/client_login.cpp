@@ -115,8 +115,8 @@ void ClientConnection::handle_cancel_request(const protocol::CancelRequest& requ
   // libpq's PQcancel waits for that close, so the caller knows the cancel has landed.
   state_ = ClientState::kCancelRequest;
   stream_->stop_reading();
-  liveness_ = std::make_shared<char>(0);
-  std::weak_ptr<void> alive = liveness_;
+  login_->liveness = std::make_shared<char>(0);
+  std::weak_ptr<void> alive = login_->liveness;
   const char* refused = context_.clients.cancel(request.pid, request.key, [this, alive] {
     if (!alive.expired()) close("successfully sent cancel request");
   });

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <new>
 
 #include "pooler/net/tls_session.hpp"
 
@@ -20,8 +21,9 @@ namespace pooler::net {
 struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   StreamHandle h;
   Loop* loop = nullptr;
-  Kind kind = Kind::kTcp;
   StreamHandler* handler = nullptr;
+  // The owner's Stream object, placed here by create().
+  alignas(Stream) unsigned char owner[sizeof(Stream)];
   // What is queued: the uv_write under way (its request and bytes are libuv's until its
   // callback) and what waits for it to finish.
   struct Buffers {
@@ -45,6 +47,7 @@ struct Stream::Impl final : Suspension::Member, TlsSession::Io {
   bool close_when_flushed = false;
   bool owner_gone = false;
   bool handle_closed = false;  // libuv is done with the handle; freed once the owner is gone too
+  Kind kind = Kind::kTcp;
   std::unique_ptr<TlsSession> tls;
 
   explicit Impl(Loop& loop_) : loop(&loop_) { loop->suspension().join(this); }
@@ -218,7 +221,7 @@ std::unique_ptr<Stream> Stream::create(Loop& loop, Kind kind) {
     delete impl;
     return nullptr;
   }
-  return std::make_unique<Stream>(impl);
+  return std::unique_ptr<Stream>(::new (impl->owner) Stream(impl));
 }
 
 std::unique_ptr<Stream> Stream::adopt(Loop& loop, Kind kind, int fd) {

@@ -82,7 +82,8 @@ class ClientConnection final : public net::StreamHandler,
   std::string tls_description() const { return stream_->tls_description(); }
   // The pooler's end of the connection (a syscall: for the console, not the data path).
   net::PeerInfo local() const { return stream_->local(); }
-  std::chrono::system_clock::time_point connected_wall() const { return connected_wall_; }
+  // When it connected by the wall clock (SHOW CLIENTS' connect_time).
+  std::chrono::system_clock::time_point connected_wall() const;
   // The pool it logged in to, if any.
   const pool::Pool* pool() const { return pool_; }
   // The server it holds, if any.
@@ -220,9 +221,9 @@ class ClientConnection final : public net::StreamHandler,
   std::uint64_t id_;
   std::size_t registry_slot_ = 0;
   ClientState state_ = ClientState::kStartup;
+  int buffered_ready_owed_ = 0;  // ReadyForQuery the bytes in buffer_ will be owed
   net::PeerInfo peer_;
   util::TimePoint connected_at_;
-  std::chrono::system_clock::time_point connected_wall_ = std::chrono::system_clock::now();
   util::TimePoint wait_started_;
   util::Duration login_wait_{};  // waited for the server that only greeted, not yet counted
   util::TimePoint idle_since_;    // when it last had nothing to do (kIdle or kActive)
@@ -230,10 +231,7 @@ class ClientConnection final : public net::StreamHandler,
   util::Duration idle_transaction_timeout_{};
   util::Duration transaction_timeout_{};
   util::Duration wait_notify_{};
-  bool wait_notified_ = false;  // this wait's query_wait_notify NOTICE has been sent
-  bool in_client_limits_ = false;  // counted in the registry's ClientLimits
   std::string buffer_;  // startup and auth: bytes not yet framed; later: bytes for the server
-  int buffered_ready_owed_ = 0;
   std::string database_;
   std::string user_;
   std::shared_ptr<const config::Config> config_;  // the config this client logged in under
@@ -257,6 +255,9 @@ class ClientConnection final : public net::StreamHandler,
     // A replication connection's startup parameters, for its own server's startup packet.
     std::vector<std::pair<std::string, std::string>> replication_parameters;
     util::Duration login_timeout;  // client_login_timeout
+    // Only a CancelRequest connection has one (and it never logs in, so its Login stays): its
+    // cancel's callback holds it weakly, so it knows whether the connection is still there.
+    std::shared_ptr<void> liveness;
   };
   // Past the login: greeted, on the console, or streaming replication.
   bool login_over() const;
@@ -278,12 +279,14 @@ class ClientConnection final : public net::StreamHandler,
   };
   StatementTracking& tracking();
   std::unique_ptr<StatementTracking> tracking_;
+  // The flags side by side, so that an idle client's state packs without padding.
+  bool wait_notified_ = false;  // this wait's query_wait_notify NOTICE has been sent
+  bool in_client_limits_ = false;  // counted in the registry's ClientLimits
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool greeted_ = false;
   bool ran_transaction_ = false;  // a transaction (or statement) of its own has completed
   bool console_requested_ = false;
   std::unique_ptr<ConsoleSession> console_;
-  ReplicationMode replication_ = ReplicationMode::kNone;
   std::unique_ptr<ReplicationLink> replication_link_;
   struct Finish {
     const char* sqlstate;
@@ -292,9 +295,7 @@ class ClientConnection final : public net::StreamHandler,
   std::unique_ptr<Finish> finish_;  // set by finish_at_boundary while a transaction is open
   std::int32_t cancel_pid_ = 0;
   std::int32_t cancel_key_ = 0;
-  // Only a CancelRequest connection has one: its cancel's callback holds it weakly, so it
-  // knows whether the connection is still there.
-  std::shared_ptr<void> liveness_;
+  ReplicationMode replication_ = ReplicationMode::kNone;
 };
 
 }  // namespace pooler::frontend

@@ -120,6 +120,12 @@ class Stream {
   struct Impl;
   explicit Stream(Impl* impl) : impl_(impl) {}
 
+  // A Stream lives inside its Impl's block (one allocation per connection, not two): only
+  // create() makes one, and deleting it leaves the freeing to ~Stream, which gives the block
+  // back once libuv is done with the handle too.
+  static void* operator new(std::size_t) = delete;
+  static void operator delete(void*) {}
+
  private:
   Impl* impl_;
 };
