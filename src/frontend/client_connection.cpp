@@ -93,7 +93,8 @@ void ClientConnection::on_read(util::Bytes data) {
 
 void ClientConnection::adopt_config(std::shared_ptr<const config::Config> config) {
   config_ = std::move(config);
-  if (state_ != ClientState::kStartup && state_ != ClientState::kAuth) apply_timeouts();
+  // Always: user_entry_ points into the config, and the old one may go now.
+  apply_timeouts();
 }
 
 std::optional<config::PoolMode> ClientConnection::pool_mode() const {

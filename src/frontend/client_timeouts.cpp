@@ -21,20 +21,13 @@ constexpr const char* kTransactionTimeout = "25P04";
 
 }  // namespace
 
-void ClientConnection::apply_timeouts() {
-  const auto& settings = config_->settings;
-  const config::UserEntry* user_entry = config_->find_user(user_);
-  auto pick = [&](double global, const std::optional<double>& per_user) {
-    return util::seconds_to_duration(per_user ? *per_user : global);
-  };
-  idle_timeout_ = pick(settings.client_idle_timeout,
-                       user_entry ? user_entry->client_idle_timeout : std::nullopt);
-  idle_transaction_timeout_ =
-      pick(settings.idle_transaction_timeout,
-           user_entry ? user_entry->idle_transaction_timeout : std::nullopt);
-  transaction_timeout_ = pick(settings.transaction_timeout,
-                              user_entry ? user_entry->transaction_timeout : std::nullopt);
-  wait_notify_ = util::seconds_to_duration(settings.query_wait_notify);
+void ClientConnection::apply_timeouts() { user_entry_ = config_->find_user(user_); }
+
+util::Duration ClientConnection::user_timeout(double global,
+                                              std::optional<double> config::UserEntry::*per_user)
+    const {
+  const std::optional<double>* own = user_entry_ ? &(user_entry_->*per_user) : nullptr;
+  return util::seconds_to_duration(own && *own ? **own : global);
 }
 
 bool ClientConnection::login_over() const {
@@ -59,6 +52,7 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
       tracking_->splitter.at_boundary()) {
     tracking_.reset();
   }
+  const config::Settings& settings = config_->settings;
   auto expired = [now](util::TimePoint since, util::Duration limit) {
     return limit > util::Duration{} && now - since >= limit;
   };
@@ -85,20 +79,29 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
         fail(finish.sqlstate, finish.message);
         return;
       }
-      if (expired(idle_since_, idle_timeout_)) idle_timed_out();
+      if (expired(idle_since_, user_timeout(settings.client_idle_timeout,
+                                            &config::UserEntry::client_idle_timeout))) {
+        idle_timed_out();
+      }
       return;
     case ClientState::kActive: {
       if (!server_ || server_->state() != backend::ServerState::kActive) return;
       bool open = server_->in_transaction();
-      if (open && expired(server_->transaction_started(), transaction_timeout_)) {
+      if (open && expired(server_->transaction_started(),
+                          user_timeout(settings.transaction_timeout,
+                                       &config::UserEntry::transaction_timeout))) {
         transaction_timed_out();
         return;
       }
       if (server_->busy()) return;
       util::TimePoint since = std::max(idle_since_, server_->last_ready_at());
       if (server_->transaction_status() == 'I') {
-        if (expired(since, idle_timeout_)) idle_timed_out();
-      } else if (expired(since, idle_transaction_timeout_)) {
+        if (expired(since, user_timeout(settings.client_idle_timeout,
+                                        &config::UserEntry::client_idle_timeout))) {
+          idle_timed_out();
+        }
+      } else if (expired(since, user_timeout(settings.idle_transaction_timeout,
+                                             &config::UserEntry::idle_transaction_timeout))) {
         // Roll the server back and reuse it rather than lose a connection to an idle client.
         server_.salvage();
         context_.pools.events().count(metrics::Timeout::kIdleTransactionTimeout);
@@ -110,7 +113,10 @@ void ClientConnection::check_timeouts(util::TimePoint now) {
       if (console_->blocked()) poll_console();
       return;
     case ClientState::kWaiting:
-      if (!wait_notified_ && expired(wait_started_, wait_notify_)) notify_waiting();
+      if (!wait_notified_ &&
+          expired(wait_started_, util::seconds_to_duration(settings.query_wait_notify))) {
+        notify_waiting();
+      }
       return;
     case ClientState::kLoginWait:
     case ClientState::kCancelRequest:  // its cancel's own timeout ends it

@@ -69,7 +69,7 @@ class ClientConnection final : public net::StreamHandler,
   std::uint64_t id() const { return id_; }
   // Where the ClientRegistry keeps it; the registry's bookkeeping, set by it alone.
   std::size_t registry_slot() const { return registry_slot_; }
-  void set_registry_slot(std::size_t slot) { registry_slot_ = slot; }
+  void set_registry_slot(std::size_t slot) { registry_slot_ = static_cast<std::uint32_t>(slot); }
   std::int32_t cancel_pid() const { return cancel_pid_; }
   std::int32_t cancel_key() const { return cancel_key_; }
   ClientState state() const { return state_; }
@@ -208,7 +208,11 @@ class ClientConnection final : public net::StreamHandler,
   void close(const std::string& reason);
   // PgBouncer's close line, "closing because: <reason> (age=<s>s)", at info or warning level.
   void log_closing(const std::string& reason, bool warning) const;
+  // Looks up its [users] entry in the config in force (at login and after a reload).
   void apply_timeouts();
+  // A timeout by its global setting, unless the [users] entry sets `per_user`.
+  util::Duration user_timeout(double global,
+                              std::optional<double> config::UserEntry::*per_user) const;
   void enter_idle();
   void transaction_settled(char status);
   void console_login(std::string out = {});
@@ -219,18 +223,17 @@ class ClientConnection final : public net::StreamHandler,
   FrontendContext& context_;
   std::unique_ptr<net::Stream> stream_;
   std::uint64_t id_;
-  std::size_t registry_slot_ = 0;
+  std::uint32_t registry_slot_ = 0;  // its index in the registry (max_client_conn is an int)
   ClientState state_ = ClientState::kStartup;
   int buffered_ready_owed_ = 0;  // ReadyForQuery the bytes in buffer_ will be owed
+  ReplicationMode replication_ = ReplicationMode::kNone;
   net::PeerInfo peer_;
   util::TimePoint connected_at_;
   util::TimePoint wait_started_;
   util::Duration login_wait_{};  // waited for the server that only greeted, not yet counted
   util::TimePoint idle_since_;    // when it last had nothing to do (kIdle or kActive)
-  util::Duration idle_timeout_{};
-  util::Duration idle_transaction_timeout_{};
-  util::Duration transaction_timeout_{};
-  util::Duration wait_notify_{};
+  // Its [users] entry in config_, whose timeouts override the global ones; null without one.
+  const config::UserEntry* user_entry_ = nullptr;
   std::string buffer_;  // startup and auth: bytes not yet framed; later: bytes for the server
   std::string database_;
   std::string user_;
@@ -295,7 +298,6 @@ class ClientConnection final : public net::StreamHandler,
   std::unique_ptr<Finish> finish_;  // set by finish_at_boundary while a transaction is open
   std::int32_t cancel_pid_ = 0;
   std::int32_t cancel_key_ = 0;
-  ReplicationMode replication_ = ReplicationMode::kNone;
 };
 
 }  // namespace pooler::frontend

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,9 +43,9 @@ class StreamHandler {
 
 struct PeerInfo {
   std::string addr;  // "127.0.0.1", "::1", or "unix"
-  int port = 0;
-  bool is_unix = false;
   int uid = -1;  // unix peers: the connecting process's uid
+  std::uint16_t port = 0;
+  bool is_unix = false;
 };
 
 class Stream {

@@ -41,7 +41,7 @@ class MessageHeader {
 
  private:
   std::uint8_t bytes_[kSize] = {};
-  std::size_t len_ = 0;
+  std::uint8_t len_ = 0;  // at most kSize
 };
 
 }  // namespace pooler::protocol

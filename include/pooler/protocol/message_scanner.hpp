@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bitset>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "pooler/protocol/message_header.hpp"
@@ -20,7 +21,8 @@ class MessageScanner {
   static constexpr std::size_t kMaxCapture = 64 * 1024;
 
   MessageScanner(std::size_t max_packet_size, std::string_view captured_types)
-      : max_packet_size_(max_packet_size) {
+      : max_packet_size_(static_cast<std::uint32_t>(
+            std::min<std::size_t>(max_packet_size, UINT32_MAX))) {
     for (char t : captured_types) {
       if (static_cast<unsigned char>(t) < kTypes) captured_.set(static_cast<unsigned char>(t));
     }
@@ -38,19 +40,21 @@ class MessageScanner {
         if (!valid_message_length(header_.length(), max_packet_size_)) return false;
         remaining_ = header_.length() - 4;
         capturing_ = header_.type() < kTypes && captured_[header_.type()];
-        body_.clear();
+        if (capturing_ && !body_) body_ = std::make_unique<std::string>();
+        if (body_) body_->clear();
       }
       std::size_t take = std::min<std::size_t>(remaining_, chunk.size() - pos);
-      if (capturing_ && body_.size() < kMaxCapture) {
-        body_.append(reinterpret_cast<const char*>(chunk.data() + pos),
-                     std::min(take, kMaxCapture - body_.size()));
+      if (capturing_ && body_->size() < kMaxCapture) {
+        body_->append(reinterpret_cast<const char*>(chunk.data() + pos),
+                      std::min(take, kMaxCapture - body_->size()));
       }
       pos += take;
       remaining_ -= take;
       if (remaining_ == 0) {
         header_.clear();
         message_end_ = pos;
-        if (!on_message(static_cast<char>(header_.type()), util::as_bytes(body_))) return true;
+        util::Bytes body = capturing_ ? util::as_bytes(*body_) : util::Bytes{};
+        if (!on_message(static_cast<char>(header_.type()), body)) return true;
       }
     }
     return true;
@@ -67,13 +71,14 @@ class MessageScanner {
  private:
   // Message types are ASCII: a type byte from 128 up is never one the owner asks for.
   static constexpr std::size_t kTypes = 128;
-  std::size_t max_packet_size_;
+  std::uint32_t max_packet_size_;
+  std::uint32_t remaining_ = 0;
   std::bitset<kTypes> captured_;
   MessageHeader header_;
-  std::uint32_t remaining_ = 0;
   bool capturing_ = false;
   std::size_t message_end_ = 0;
-  std::string body_;
+  // Made at the first captured message: a scanner that captures nothing (a client's) has none.
+  std::unique_ptr<std::string> body_;
 };
 
 }  // namespace pooler::protocol
