@@ -41,7 +41,7 @@ void ServerConnection::on_connected(std::unique_ptr<net::Stream> stream, const s
     } else {
       net::PeerInfo local = stream_->local();
       spdlog::info("{} new connection to server (from {}:{})", log_prefix(),
-                   local.addr, local.port);
+                   local.addr, static_cast<int>(local.port));
     }
   }
   stream_->start_reading();

@@ -44,8 +44,10 @@ class StreamHandler {
 struct PeerInfo {
   std::string addr;  // "127.0.0.1", "::1", or "unix"
   int uid = -1;  // unix peers: the connecting process's uid
-  std::uint16_t port = 0;
-  bool is_unix = false;
+  // TCP: the port; unix peers: the connecting process's pid (below 2^22 on Linux). Packed with
+  // is_unix, as each client keeps one.
+  int port : 31 = 0;
+  bool is_unix : 1 = false;
 };
 
 class Stream {
