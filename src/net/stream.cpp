@@ -5,6 +5,7 @@
 // TlsSession between the socket and the owner, and keeps its buffers for the records it makes.
 #include "pooler/net/stream.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "pooler/net/tls_session.hpp"
 
@@ -264,6 +266,52 @@ void Stream::connect_unix(const std::string& path, std::function<void(int)> done
   impl_->connecting->done = std::move(done);
   impl_->connecting->req.data = impl_;
   uv_pipe_connect(&impl_->connecting->req, &impl_->h.pipe, path.c_str(), &on_connected);
+}
+
+bool Stream::at_rest() const {
+  const Impl* s = impl_;
+  return !s->closing && !s->close_when_flushed && !s->connecting && !s->writing &&
+         s->queued() == 0 && (!s->tls || s->tls->established());
+}
+
+std::optional<StreamHandover> Stream::hand_over(std::unique_ptr<Stream>& stream) {
+  if (!stream || !stream->at_rest()) return std::nullopt;
+  Impl* s = stream->impl_;
+  uv_os_fd_t fd;
+  if (uv_fileno(&s->h.handle, &fd) != 0) return std::nullopt;
+  // The copy keeps the connection open: closing the handle below ends only its descriptor
+  // (libuv removes it from this loop's epoll set first, so no event of it reaches this loop).
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return std::nullopt;
+  StreamHandover handover(copy, s->kind, std::move(s->tls));
+  stream.reset();
+  return handover;
+}
+
+std::unique_ptr<Stream> Stream::take_over(Loop& loop, StreamHandover handover) {
+  auto stream = adopt(loop, handover.kind_, std::exchange(handover.fd_, -1));
+  if (stream) stream->impl_->tls = std::move(handover.tls_);
+  return stream;
+}
+
+StreamHandover::StreamHandover(int fd, Stream::Kind kind, std::unique_ptr<TlsSession> tls)
+    : fd_(fd), kind_(kind), tls_(std::move(tls)) {}
+
+StreamHandover::StreamHandover(StreamHandover&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), kind_(other.kind_), tls_(std::move(other.tls_)) {}
+
+StreamHandover& StreamHandover::operator=(StreamHandover&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    kind_ = other.kind_;
+    tls_ = std::move(other.tls_);
+  }
+  return *this;
+}
+
+StreamHandover::~StreamHandover() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 Stream::~Stream() {

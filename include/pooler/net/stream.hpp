@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,9 @@ struct PeerInfo {
   bool is_unix : 1 = false;
 };
 
+class StreamHandover;
+class TlsSession;
+
 class Stream {
  public:
   // Back-pressure thresholds on queued, unsent bytes.
@@ -70,6 +74,15 @@ class Stream {
   static std::unique_ptr<Stream> create(Loop& loop, Kind kind);
   // A stream over a connected socket accepted outside libuv; nullptr (fd closed) on failure.
   static std::unique_ptr<Stream> adopt(Loop& loop, Kind kind, int fd);
+  // Moving a connection to another loop (another worker's thread): hand_over() takes the socket
+  // and the TLS state out of `stream`, which closes on its loop without touching the
+  // connection (no FIN, no close_notify); take_over() makes a stream of them on the other
+  // loop, not yet reading. Only a stream at rest moves: otherwise `stream` is left as it was
+  // and the result is empty.
+  static std::optional<StreamHandover> hand_over(std::unique_ptr<Stream>& stream);
+  static std::unique_ptr<Stream> take_over(Loop& loop, StreamHandover handover);
+  // Connected, nothing queued or being sent, no TLS handshake under way, not closing.
+  bool at_rest() const;
   // Connects a stream from create(): TCP to `addr`, or a unix socket at `path`. `done` gets 0 or
   // a libuv error, and is not called if the stream is destroyed first. connect_tcp returns a
   // libuv error (and never calls `done`) when the attempt cannot even start.
@@ -131,6 +144,22 @@ class Stream {
 
  private:
   Impl* impl_;
+};
+
+// A connection between two loops: its socket and TLS session, nothing of either loop. Made by
+// Stream::hand_over() and consumed by Stream::take_over(); closes the socket if dropped.
+class StreamHandover {
+ public:
+  StreamHandover(StreamHandover&& other) noexcept;
+  StreamHandover& operator=(StreamHandover&& other) noexcept;
+  ~StreamHandover();
+
+ private:
+  friend class Stream;
+  StreamHandover(int fd, Stream::Kind kind, std::unique_ptr<TlsSession> tls);
+  int fd_ = -1;
+  Stream::Kind kind_ = Stream::Kind::kTcp;
+  std::unique_ptr<TlsSession> tls_;
 };
 
 // Socket options applied to both client and server TCP connections (PgBouncer's tcp_* keys;
