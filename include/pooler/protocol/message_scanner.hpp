@@ -40,8 +40,10 @@ class MessageScanner {
         if (!valid_message_length(header_.length(), max_packet_size_)) return false;
         remaining_ = header_.length() - 4;
         capturing_ = header_.type() < kTypes && captured_[header_.type()];
-        if (capturing_ && !body_) body_ = std::make_unique<std::string>();
-        if (body_) body_->clear();
+        if (capturing_) {
+          if (!body_) body_ = std::make_unique<std::string>();
+          body_->clear();
+        }
       }
       std::size_t take = std::min<std::size_t>(remaining_, chunk.size() - pos);
       if (capturing_ && body_->size() < kMaxCapture) {
